@@ -1,0 +1,1 @@
+"""TensorFlow 2 / Keras 3 port of Sketch-BERT (CVPR 2020)."""

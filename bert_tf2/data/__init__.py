@@ -1,0 +1,1 @@
+"""Sketch-BERT data: memmap datasets, stroke transforms, masking and tf.data pipelines."""

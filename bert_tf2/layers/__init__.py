@@ -1,0 +1,1 @@
+"""Sketch-BERT Keras layers: embeddings, attention and transformer blocks."""

@@ -1,0 +1,1 @@
+"""absl flag definitions mirroring the original hparams of SketchGloc and Sketch-BERT."""

@@ -1,0 +1,33 @@
+"""Installs the TF2/Keras 3 ports of SketchGloc and Sketch-BERT."""
+
+import pathlib
+
+import setuptools
+
+HERE = pathlib.Path(__file__).parent
+
+
+def _requirements():
+    lines = (HERE / "requirements.txt").read_text().splitlines()
+    return [line for line in lines if line and not line.startswith(("#", "pytest"))]
+
+
+setuptools.setup(
+    name="sketch-tf2",
+    version="0.1.0",
+    description=(
+        "TensorFlow 2 / Keras 3 ports of SketchGloc (stroke-graph sketch VAE) "
+        "and Sketch-BERT."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=setuptools.find_packages(include=["sketchgloc_tf2*", "bert_tf2*", "flags*"]),
+    py_modules=["train", "sample_abs", "retrieval"],
+    install_requires=_requirements(),
+    extras_require={
+        "torch": ["torch>=2.1"],
+        "test": ["pytest>=8.0"],
+    },
+    license="Apache-2.0",
+)

@@ -1,0 +1,1 @@
+"""SketchGloc data: Quick, Draw! I/O, batch construction and tf.data pipelines."""

@@ -1,0 +1,255 @@
+"""SketchGloc hyper-parameters: defaults, the legacy `--hparams` parser and `model_config.json` I/O.
+
+The names and defaults are those of the original `rebranch/train.py`, so that every command line
+and every `model_config.json` written by the original keeps working. Options that exist only in
+this port (they change behaviour relative to upstream, or wire a parameter upstream ignores) are
+listed in `PORT_OPTIONS` and documented in README's "Differences from upstream".
+"""
+
+import copy
+import dataclasses
+import json
+import os
+import tempfile
+from typing import Any
+
+from sketchgloc_tf2.errors import SketchConfigError
+
+DS1 = ["pig", "bee", "flower", "bus", "giraffe"]
+DS2 = [
+    "airplane", "angel", "apple", "butterfly", "bus",
+    "cake", "fish", "spider", "The Great Wall of China", "umbrella",
+]
+DS3 = ["pig", "bee", "flower", "bus", "giraffe", "car", "cat", "horse"]
+DATASETS = {1: DS1, 2: DS2, 3: DS3}
+
+
+@dataclasses.dataclass
+class HParams:
+    """All SketchGloc hyper-parameters (upstream names; see spec §1).
+
+    Upstream-dead names (`num_steps` aside, which the port honours as an upper bound) are kept so
+    that old configs and command lines parse; README lists which ones have no effect.
+    """
+
+    categories: list = dataclasses.field(default_factory=lambda: list(DS3))
+    num_steps: int = 1000001
+    re_scale: float = 0.0
+    save_every: int = 1
+    dec_rnn_size: int = 512
+    enc_model: str = "lstm"
+    enc_rnn_size: int = 512
+    dec_model: str = "hyper"
+    max_seq_len: int = -1
+    max_stroke_len: int = -1
+    max_strokes_num: int = -1
+    z_size: int = 128
+    batch_size: int = 100
+    num_mixture: int = 5
+    learning_rate: float = 0.001
+    decay_rate: float = 0.99999
+    min_learning_rate: float = 0.00001
+    grad_clip: float = 1.0
+    de_weight: float = 1.0
+    use_recurrent_dropout: bool = True
+    recurrent_dropout_prob: float = 0.90
+    use_input_dropout: bool = False
+    input_dropout_prob: float = 0.90
+    use_output_dropout: bool = False
+    output_dropout_prob: float = 0.90
+    random_scale_factor: float = 0.10
+    augment_stroke_prob: float = 0.10
+    png_scale_ratio: float = 1
+    png_rotate_angle: float = 0
+    png_translate_dist: float = 0
+    is_training: bool = True
+    png_width: int = 48
+    num_sub: int = 2
+    num_per_category: int = 70000
+    # ---- options of this port (not in upstream; see PORT_OPTIONS) ----
+    normalizing_scale_factor: float = -1.0
+    num_mixture_components: int = 20
+    clip_node_length: bool = True
+    lr_decay: bool = False
+    seed: int = 9001
+
+    def values(self) -> dict:
+        """Returns a deep copy of all hparams as a plain dict (upstream `HParams.values()`)."""
+        return copy.deepcopy(dataclasses.asdict(self))
+
+    def replace(self, **changes) -> "HParams":
+        """Returns a copy with `changes` applied (unknown names raise `SketchConfigError`)."""
+        unknown = sorted(set(changes) - set(field_names()))
+        if unknown:
+            raise SketchConfigError(_unknown_message(unknown))
+        return dataclasses.replace(copy.deepcopy(self), **changes)
+
+    def parse(self, spec: str) -> "HParams":
+        """Returns a copy updated from a legacy `"k=v,list=[a,b]"` string (see `parse_hparams`)."""
+        return self.replace(**parse_hparams(spec))
+
+    def eval_copy(self) -> "HParams":
+        """The evaluation hparams upstream builds: dropout off, `is_training` False."""
+        return self.replace(
+            use_recurrent_dropout=False,
+            use_input_dropout=False,
+            use_output_dropout=False,
+            is_training=False,
+        )
+
+
+PORT_OPTIONS = (
+    "normalizing_scale_factor",
+    "num_mixture_components",
+    "clip_node_length",
+    "lr_decay",
+    "seed",
+)
+
+
+def field_names() -> list:
+    """Names of every hparam, in upstream order followed by the port's options."""
+    return [field.name for field in dataclasses.fields(HParams)]
+
+
+def _field_defaults() -> dict:
+    return HParams().values()
+
+
+def _unknown_message(unknown) -> str:
+    return (
+        f"unknown hparam(s) {', '.join(unknown)}; valid names are: "
+        + ", ".join(field_names())
+    )
+
+
+def _split_top_level(spec: str) -> list:
+    """Splits at commas that are not inside `[...]`."""
+    parts, depth, current = [], 0, []
+    for char in spec:
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+            if depth < 0:
+                raise SketchConfigError(f"unbalanced ']' in --hparams={spec!r}")
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if depth != 0:
+        raise SketchConfigError(f"unbalanced '[' in --hparams={spec!r}")
+    parts.append("".join(current))
+    return [part.strip() for part in parts if part.strip()]
+
+
+def coerce_value(name: str, raw: Any, default: Any) -> Any:
+    """Converts `raw` (string or JSON value) to the type of `default`, as TF1 HParams did."""
+    try:
+        if isinstance(default, bool):
+            if isinstance(raw, (bool, int)):
+                return bool(raw)
+            lowered = str(raw).strip().lower()
+            if lowered in ("true", "1"):
+                return True
+            if lowered in ("false", "0"):
+                return False
+            raise ValueError(f"expected true/false, got {raw!r}")
+        if isinstance(default, int):
+            if isinstance(raw, float) and not raw.is_integer():
+                raise ValueError(f"expected an integer, got {raw!r}")
+            return int(float(raw)) if isinstance(raw, str) and "e" in raw.lower() else int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, list):
+            if isinstance(raw, (list, tuple)):
+                return [str(item) for item in raw]
+            text = str(raw).strip()
+            if not (text.startswith("[") and text.endswith("]")):
+                raise ValueError(f"expected a list like [a,b], got {raw!r}")
+            return [item.strip().strip("'\"") for item in text[1:-1].split(",") if item.strip()]
+        return str(raw)
+    except ValueError as error:
+        raise SketchConfigError(f"bad value for hparam {name!r}: {error}") from None
+
+
+def parse_hparams(spec: str) -> dict:
+    """Parses the upstream `--hparams` syntax into a dict of typed values.
+
+    Args:
+        spec: e.g. `"categories=[bee,bus],re_scale=0.3,batch_size=16"`.
+
+    Returns:
+        Dict from hparam name to a value of the default's type.
+
+    Raises:
+        SketchConfigError: on a malformed item, an unknown name or a badly typed value.
+    """
+    defaults = _field_defaults()
+    parsed = {}
+    for item in _split_top_level(spec or ""):
+        if "=" not in item:
+            raise SketchConfigError(
+                f"malformed --hparams item {item!r}: expected name=value (e.g. batch_size=16)"
+            )
+        name, raw = (part.strip() for part in item.split("=", 1))
+        if name not in defaults:
+            raise SketchConfigError(_unknown_message([name]))
+        parsed[name] = coerce_value(name, raw, defaults[name])
+    return parsed
+
+
+def from_dict(values: dict, *, strict: bool = False) -> HParams:
+    """Builds `HParams` from a `model_config.json`-style dict.
+
+    Unknown keys (for example `_fixture` blocks, or keys of other upstream variants) are ignored
+    unless `strict`; upstream's loader crashed on them (spec B12).
+    """
+    defaults = _field_defaults()
+    unknown = sorted(k for k in values if k not in defaults)
+    if strict and unknown:
+        raise SketchConfigError(_unknown_message(unknown))
+    typed = {
+        name: coerce_value(name, raw, defaults[name])
+        for name, raw in values.items()
+        if name in defaults
+    }
+    fixture = values.get("_fixture")
+    if isinstance(fixture, dict) and "normalizing_scale_factor" in fixture:
+        typed.setdefault(
+            "normalizing_scale_factor", float(fixture["normalizing_scale_factor"])
+        )
+    return HParams(**typed)
+
+
+def load_config(path: str) -> HParams:
+    """Reads `model_config.json` (upstream or port) into `HParams`."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = json.load(handle)
+    except FileNotFoundError:
+        raise SketchConfigError(f"{path}: no model_config.json there") from None
+    except json.JSONDecodeError as error:
+        raise SketchConfigError(f"{path}: not valid JSON ({error})") from None
+    return from_dict(values)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Writes `text` to `path` through a temporary file and a rename (never half-written)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temp_path = tempfile.mkstemp(dir=directory, prefix=".tmp_")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temp_path, path)
+    except BaseException:
+        if os.path.exists(temp_path):
+            os.remove(temp_path)
+        raise
+
+
+def save_config(hparams: HParams, path: str) -> None:
+    """Writes `model_config.json` like upstream (`indent=1`), plus the port's extra keys."""
+    atomic_write_text(path, json.dumps(hparams.values(), indent=1))

@@ -1,0 +1,1 @@
+"""SketchGloc Keras layers: recurrent cells, stroke encoder, relation GCN, batch norm, mixture head."""

@@ -1,0 +1,41 @@
+"""Shared pytest fixtures: paths to the reference bundles and to the shared real drawings."""
+
+import os
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SHARED = pathlib.Path(os.environ.get("SKETCH_SHARED_DIR", ROOT.parent / "shared"))
+LOCAL_FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def _bundle(name):
+    local = LOCAL_FIXTURES / name
+    if local.is_dir():
+        return local
+    shared = SHARED / "fixtures" / name
+    if shared.is_dir():
+        return shared
+    pytest.skip(f"reference bundle {name} not found in {LOCAL_FIXTURES} or {SHARED / 'fixtures'}")
+
+
+@pytest.fixture(scope="session")
+def gloc_bundle():
+    """The SketchGloc reference bundle (tests/fixtures copy, else ../shared/fixtures)."""
+    return _bundle("sketchgloc_ref_small")
+
+
+@pytest.fixture(scope="session")
+def bert_bundle():
+    """The Sketch-BERT reference bundle (tests/fixtures copy, else ../shared/fixtures)."""
+    return _bundle("sketchbert_ref_small")
+
+
+@pytest.fixture(scope="session")
+def quickdraw_dir():
+    """`../shared/data/quickdraw` (real drawings); skips the test when it is absent."""
+    path = SHARED / "data" / "quickdraw"
+    if not path.is_dir():
+        pytest.skip(f"real drawings not found at {path} (set SKETCH_SHARED_DIR)")
+    return path
