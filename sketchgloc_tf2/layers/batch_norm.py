@@ -1,0 +1,64 @@
+"""Batch normalisation with the semantics of TF1's fused kernel (spec §3.6, TF1 scope `BatchNorm`)."""
+
+import keras
+import tensorflow as tf
+
+from sketchgloc_tf2.layers.cells import SERIALIZATION_PACKAGE
+
+FUSED_MIN_EPSILON = 1.001e-5
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class FusedBatchNorm(keras.layers.Layer):
+    """Batch norm over axis 0 of a `[B, D]` input, as `tf.contrib.layers.batch_norm` (fused) did.
+
+    Training: normalise with the batch mean and the biased batch variance; update
+    `moving_mean -= (1 - decay) (moving_mean - mean)` and
+    `moving_variance -= (1 - decay) (moving_variance - var * B / (B - 1))` (the fused kernel feeds
+    the Bessel-corrected variance into the average). Inference: use the moving statistics.
+    Epsilon is raised to the fused kernel's floor 1.001e-5.
+
+    Args:
+        decay: moving-average decay (0.9 upstream).
+        epsilon: requested epsilon (1e-5 upstream; max(epsilon, 1.001e-5) is used).
+    """
+
+    def __init__(self, decay=0.9, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.decay = decay
+        self.epsilon = epsilon
+
+    @property
+    def effective_epsilon(self):
+        return max(self.epsilon, FUSED_MIN_EPSILON)
+
+    def build(self, input_shape):
+        width = int(input_shape[-1])
+        self.gamma = self.add_weight(name="gamma", shape=(width,), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(width,), initializer="zeros")
+        self.moving_mean = self.add_weight(
+            name="moving_mean", shape=(width,), initializer="zeros", trainable=False)
+        self.moving_variance = self.add_weight(
+            name="moving_variance", shape=(width,), initializer="ones", trainable=False)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        """`inputs [B, D]` -> `[B, D]`; updates the moving statistics when `training`."""
+        if training:
+            mean, variance = tf.nn.moments(inputs, axes=[0])
+            batch = tf.cast(tf.shape(inputs)[0], inputs.dtype)
+            unbiased = variance * batch / tf.maximum(batch - 1.0, 1.0)
+            rate = 1.0 - self.decay
+            self.moving_mean.assign(
+                self.moving_mean - (self.moving_mean - tf.stop_gradient(mean)) * rate)
+            self.moving_variance.assign(
+                self.moving_variance - (self.moving_variance - tf.stop_gradient(unbiased)) * rate)
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        scale = self.gamma * tf.math.rsqrt(variance + self.effective_epsilon)
+        return inputs * scale + (self.beta - mean * scale)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(decay=self.decay, epsilon=self.epsilon)
+        return config

@@ -1,0 +1,449 @@
+"""The recurrent cells of SketchGloc (spec §3.2) and the symbolic time loop that runs them.
+
+Three cells reproduce the upstream equations literally: `LSTMCell`, `LayerNormLSTMCell` and
+`HyperLSTMCell`. Gates are laid out in the order i, j, f, o (input gate, candidate, forget gate,
+output gate); the forget bias 1.0 is added inside the sigmoid at run time and is never stored.
+Each cell keeps its whole state in one tensor with the upstream layout:
+
+* `LSTMCell`: `[c, h]` (width 2H), output h.
+* `LayerNormLSTMCell`: `[h, c]` (width 2H), output h.
+* `HyperLSTMCell`: `[h, h_hyp, c, c_hyp]` (width 2(H + H_hyp)), output h.
+
+For speed the input half of every gate pre-activation is separated from the recurrent half:
+`project_inputs(x)` may be applied to a whole sequence at once (one big matmul outside the time
+loop) and `recurrent_step(projected, state, dropout_seed)` performs the rest of one step.
+`call(inputs, states, training)` chains the two for a single step (Keras RNN-cell interface).
+`run_recurrences` runs one or several cells over time in a single `tf.while_loop`.
+
+Recurrent dropout ("without memory loss") is applied to `tanh(j)` only: a fresh Bernoulli mask
+per element and time step with keep probability `recurrent_dropout_prob`, kept values divided by
+that probability. It is active only when training and `use_recurrent_dropout` is set; inside the
+time loop the mask comes from a stateless generator seeded by the cell's `SeedGenerator` and the
+step index, so it also works under XLA.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from sketchgloc_tf2.errors import SketchConfigError
+
+SERIALIZATION_PACKAGE = "sketchgloc_tf2"
+LAYER_NORM_EPSILON = 1e-3
+HYPER_NORM_BLOCKS = ("ix", "jx", "fx", "ox", "ih", "jh", "fh", "oh")
+HYPER_BIAS_BLOCKS = ("ih", "jh", "fh", "oh")
+HYPER_ALPHA_INIT_GAMMA = 0.10
+HYPER_ZB_STDDEV = 0.01
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class BlockOrthogonal(keras.initializers.Initializer):
+    """Side-by-side independent orthogonal blocks (upstream `lstm_ortho_initializer`).
+
+    For a `[rows, num_blocks * cols]` matrix each `[rows, cols]` block is the matrix of left
+    singular vectors of a `[rows, cols]` matrix of i.i.d. N(0, 1) draws (no sign fix). Without a
+    seed the draws come from numpy's global generator, as upstream (`keras.utils.set_random_seed`
+    makes them reproducible).
+
+    Args:
+        num_blocks: number of column blocks (4 for the four LSTM gates).
+        seed: optional integer seed.
+    """
+
+    def __init__(self, num_blocks=4, seed=None):
+        self.num_blocks = num_blocks
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        rows, total_cols = int(shape[0]), int(shape[1])
+        if total_cols % self.num_blocks:
+            raise ValueError(
+                f"BlockOrthogonal: {total_cols} columns do not split into {self.num_blocks} blocks"
+            )
+        cols = total_cols // self.num_blocks
+        rng = np.random if self.seed is None else np.random.RandomState(self.seed)
+        blocks = []
+        for _ in range(self.num_blocks):
+            draws = rng.normal(0.0, 1.0, (rows, cols))
+            left, _, right = np.linalg.svd(draws, full_matrices=False)
+            blocks.append(left if left.shape == (rows, cols) else right)
+        return tf.constant(np.concatenate(blocks, axis=1), dtype=dtype or "float32")
+
+    def get_config(self):
+        return {"num_blocks": self.num_blocks, "seed": self.seed}
+
+
+def project_last_axis(inputs, weights):
+    """`inputs [..., I] @ weights [I, O]` -> `[..., O]` as one 2-D matmul."""
+    if inputs.shape.rank == 2:
+        return tf.matmul(inputs, weights)
+    flat = tf.reshape(inputs, [-1, inputs.shape[-1]])
+    out_shape = tf.concat([tf.shape(inputs)[:-1], [weights.shape[-1]]], axis=0)
+    result = tf.reshape(tf.matmul(flat, weights), out_shape)
+    result.set_shape(inputs.shape[:-1].concatenate([weights.shape[-1]]))
+    return result
+
+
+def layer_norm_blocks(values, num_blocks, gamma, beta):
+    """Upstream `layer_norm_all` / `layer_norm`: normalise each of `num_blocks` column blocks.
+
+    Args:
+        values: `[B, num_blocks * H]` pre-activations.
+        num_blocks: number of equal column blocks normalised separately (4 for gates, 1 for c).
+        gamma: `[num_blocks * H]` scale.
+        beta: `[num_blocks * H]` offset.
+
+    Returns:
+        `[B, num_blocks * H]`: per block `(v - mean) / sqrt(biased_var + 1e-3)`, then `gamma * . + beta`.
+    """
+    width = values.shape[-1]
+    blocks = tf.reshape(values, [-1, num_blocks, width // num_blocks])
+    mean = tf.reduce_mean(blocks, axis=2, keepdims=True)
+    centred = blocks - mean
+    variance = tf.reduce_mean(tf.square(centred), axis=2, keepdims=True)
+    normalised = tf.reshape(centred * tf.math.rsqrt(variance + LAYER_NORM_EPSILON), [-1, width])
+    return gamma * normalised + beta
+
+
+class _RecurrentCell(keras.layers.Layer):
+    """Shared parts of the three cells: dropout on the candidate, state helpers, config."""
+
+    def __init__(
+        self,
+        units,
+        use_recurrent_dropout=False,
+        recurrent_dropout_prob=0.9,
+        forget_bias=1.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = units
+        self.use_recurrent_dropout = use_recurrent_dropout
+        self.recurrent_dropout_prob = recurrent_dropout_prob
+        self.forget_bias = forget_bias
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    @property
+    def output_size(self):
+        return self.units
+
+    def get_initial_state(self, batch_size=None):
+        """Zero state `[batch_size, state_size]` in a one-element list (Keras RNN-cell style)."""
+        return [tf.zeros([batch_size, self.state_size], dtype=self.compute_dtype)]
+
+    def dropout_seed(self, training):
+        """A fresh `[2]` int64 seed when dropout is active for this call, else None."""
+        if training and self.use_recurrent_dropout:
+            return self.seed_generator.next()
+        return None
+
+    def candidate(self, j, dropout_seed):
+        """`tanh(j)` with inverted recurrent dropout (keep prob `recurrent_dropout_prob`)."""
+        g = tf.tanh(j)
+        if dropout_seed is None:
+            return g
+        keep = self.recurrent_dropout_prob
+        uniform = tf.random.stateless_uniform(tf.shape(g), seed=dropout_seed, dtype=g.dtype)
+        return g * (tf.floor(keep + uniform) / keep)
+
+    def call(self, inputs, states, training=None):
+        """One time step.
+
+        Args:
+            inputs: `[B, input_dim]`.
+            states: `[B, state_size]` tensor or a one-element list of it.
+            training: enables recurrent dropout (when `use_recurrent_dropout`).
+
+        Returns:
+            `(output [B, units], [new_state [B, state_size]])`.
+        """
+        state = states[0] if isinstance(states, (list, tuple)) else states
+        output, new_state = self.recurrent_step(
+            self.project_inputs(inputs), state, self.dropout_seed(training)
+        )
+        return output, [new_state]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            use_recurrent_dropout=self.use_recurrent_dropout,
+            recurrent_dropout_prob=self.recurrent_dropout_prob,
+            forget_bias=self.forget_bias,
+            seed=self.seed,
+        )
+        return config
+
+    def _lstm_weights(self, input_dim, units, with_bias):
+        self.W_xh = self.add_weight(
+            name="W_xh", shape=(input_dim, 4 * units),
+            initializer=keras.initializers.GlorotUniform(seed=self.seed),
+        )
+        self.W_hh = self.add_weight(
+            name="W_hh", shape=(units, 4 * units), initializer=BlockOrthogonal(4, seed=self.seed)
+        )
+        if with_bias:
+            self.bias = self.add_weight(name="bias", shape=(4 * units,), initializer="zeros")
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class LSTMCell(_RecurrentCell):
+    """Vanilla LSTM (upstream `LSTMCell`); state `[c, h]`.
+
+    `[i, j, f, o] = x W_xh + h W_hh + bias`; `c' = c sigmoid(f + 1) + sigmoid(i) tanh(j)`;
+    `h' = tanh(c') sigmoid(o)`.
+
+    Args:
+        units: H, hidden units.
+        use_recurrent_dropout: dropout on `tanh(j)` when training.
+        recurrent_dropout_prob: KEEP probability of that dropout.
+        forget_bias: added to the forget pre-activation inside the sigmoid (1.0 upstream).
+        seed: seed of the initialisers and of the dropout generator.
+    """
+
+    @property
+    def state_size(self):
+        return 2 * self.units
+
+    def build(self, input_shape):
+        self._lstm_weights(int(input_shape[-1]), self.units, with_bias=True)
+        self.built = True
+
+    def project_inputs(self, inputs):
+        """`[..., input_dim]` -> `[..., 4H]` = `x W_xh + bias`."""
+        return project_last_axis(inputs, self.W_xh) + self.bias
+
+    def recurrent_step(self, projected, state, dropout_seed=None):
+        """`projected [B, 4H]`, `state [B, 2H]` -> `(h' [B, H], [c', h'] [B, 2H])`."""
+        c, h = tf.split(state, 2, axis=1)
+        gates = projected + tf.matmul(h, self.W_hh)
+        i, j, f, o = tf.split(gates, 4, axis=1)
+        new_c = c * tf.sigmoid(f + self.forget_bias) + tf.sigmoid(i) * self.candidate(j, dropout_seed)
+        new_h = tf.tanh(new_c) * tf.sigmoid(o)
+        return new_h, tf.concat([new_c, new_h], axis=1)
+
+    def output_from_state(self, state):
+        """h = second half of `[c, h]`."""
+        return state[:, self.units:]
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class LayerNormLSTMCell(_RecurrentCell):
+    """LSTM with per-gate layer norm and layer norm on c (upstream `LayerNormLSTMCell`); state `[h, c]`.
+
+    No bias: `[i, j, f, o] = LN_all(x W_xh + h W_hh)`; `c' = c sigmoid(f + 1) + sigmoid(i) tanh(j)`;
+    `h' = tanh(LN_c(c')) sigmoid(o)`. Layer norms use eps 1e-3 and the biased variance.
+
+    Args: as `LSTMCell`.
+    """
+
+    @property
+    def state_size(self):
+        return 2 * self.units
+
+    def build(self, input_shape):
+        self._lstm_weights(int(input_shape[-1]), self.units, with_bias=False)
+        self._layer_norm_weights()
+        self.built = True
+
+    def _layer_norm_weights(self):
+        units = self.units
+        self.ln_all_gamma = self.add_weight(name="ln_all_gamma", shape=(4 * units,), initializer="ones")
+        self.ln_all_beta = self.add_weight(name="ln_all_beta", shape=(4 * units,), initializer="zeros")
+        self.ln_c_gamma = self.add_weight(name="ln_c_gamma", shape=(units,), initializer="ones")
+        self.ln_c_beta = self.add_weight(name="ln_c_beta", shape=(units,), initializer="zeros")
+
+    def project_inputs(self, inputs):
+        """`[..., input_dim]` -> `[..., 4H]` = `x W_xh`."""
+        return project_last_axis(inputs, self.W_xh)
+
+    def recurrent_step(self, projected, state, dropout_seed=None):
+        """`projected [B, 4H]`, `state [B, 2H]` -> `(h' [B, H], [h', c'] [B, 2H])`."""
+        h, c = tf.split(state, 2, axis=1)
+        new_h, new_c = self.update_from_preactivation(
+            projected + tf.matmul(h, self.W_hh), c, dropout_seed
+        )
+        return new_h, tf.concat([new_h, new_c], axis=1)
+
+    def update_from_preactivation(self, preactivation, c, dropout_seed=None):
+        """Layer-normed gates from `[B, 4H]` (before LN) and the old c -> `(h', c')`."""
+        gates = layer_norm_blocks(preactivation, 4, self.ln_all_gamma, self.ln_all_beta)
+        i, j, f, o = tf.split(gates, 4, axis=1)
+        new_c = c * tf.sigmoid(f + self.forget_bias) + tf.sigmoid(i) * self.candidate(j, dropout_seed)
+        new_h = tf.tanh(layer_norm_blocks(new_c, 1, self.ln_c_gamma, self.ln_c_beta)) * tf.sigmoid(o)
+        return new_h, new_c
+
+    def output_from_state(self, state):
+        """h = first half of `[h, c]`."""
+        return state[:, :self.units]
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class HyperLSTMCell(LayerNormLSTMCell):
+    """Layer-normed HyperLSTM (upstream `HyperLSTMCell`); state `[h, h_hyp, c, c_hyp]`.
+
+    A `LayerNormLSTMCell(hyper_num_units)` without dropout reads `[x, h]` and its output `a`
+    rescales each gate contribution ("hyper_norm"): for block n in (ix, jx, fx, ox, ih, jh, fh,
+    oh), `alpha_n = (a zw_kernel[n] + zw_bias[n]) alpha_kernel[n]` multiplies that quarter of
+    `x W_xh` (x blocks) or `h W_hh` (h blocks); h blocks also get `+ (a zb_kernel[m]) beta_kernel[m]`
+    (m indexes ih, jh, fh, oh). Then gates = x part + h part + bias, per-gate LN, and the
+    LayerNormLSTM update with LN on c.
+
+    The hyper-norm weights of the eight blocks are stacked along axis 0 in the order of
+    `HYPER_NORM_BLOCKS` (`hyper_zw_kernel [8, Hh, E]`, `hyper_zw_bias [8, E]`,
+    `hyper_alpha_kernel [8, E, H]`) and of `HYPER_BIAS_BLOCKS` (`hyper_zb_kernel [4, Hh, E]`,
+    `hyper_beta_kernel [4, E, H]`); TF1 name `hyper_<n>/zw/super_linear_w` is slice n.
+
+    Args:
+        units: H.
+        use_recurrent_dropout, recurrent_dropout_prob, forget_bias, seed: as `LSTMCell`
+            (dropout is never applied inside the hyper sub-cell).
+        hyper_num_units: Hh, units of the hyper sub-cell (256 upstream).
+        hyper_embedding_size: E, width of the hyper embeddings (32 upstream).
+    """
+
+    def __init__(self, units, hyper_num_units=256, hyper_embedding_size=32, **kwargs):
+        super().__init__(units, **kwargs)
+        self.hyper_num_units = hyper_num_units
+        self.hyper_embedding_size = hyper_embedding_size
+        self.hyper_cell = LayerNormLSTMCell(
+            hyper_num_units, forget_bias=self.forget_bias, seed=self.seed, name="hyper_cell"
+        )
+
+    @property
+    def state_size(self):
+        return 2 * (self.units + self.hyper_num_units)
+
+    def build(self, input_shape):
+        input_dim = int(input_shape[-1])
+        self.input_dim = input_dim
+        self._lstm_weights(input_dim, self.units, with_bias=True)
+        self.hyper_cell.build((None, input_dim + self.units))
+        hyper, embed, units = self.hyper_num_units, self.hyper_embedding_size, self.units
+        blocks, bias_blocks = len(HYPER_NORM_BLOCKS), len(HYPER_BIAS_BLOCKS)
+        self.hyper_zw_kernel = self.add_weight(
+            name="hyper_zw_kernel", shape=(blocks, hyper, embed), initializer="zeros")
+        self.hyper_zw_bias = self.add_weight(
+            name="hyper_zw_bias", shape=(blocks, embed), initializer="ones")
+        self.hyper_alpha_kernel = self.add_weight(
+            name="hyper_alpha_kernel", shape=(blocks, embed, units),
+            initializer=keras.initializers.Constant(HYPER_ALPHA_INIT_GAMMA / embed))
+        self.hyper_zb_kernel = self.add_weight(
+            name="hyper_zb_kernel", shape=(bias_blocks, hyper, embed),
+            initializer=keras.initializers.RandomNormal(stddev=HYPER_ZB_STDDEV, seed=self.seed))
+        self.hyper_beta_kernel = self.add_weight(
+            name="hyper_beta_kernel", shape=(bias_blocks, embed, units), initializer="zeros")
+        self._layer_norm_weights()
+        self.built = True
+
+    def project_inputs(self, inputs):
+        """`[..., input_dim]` -> `[..., 4H + 4Hh]` = `[x W_xh, x W_xh_hyper[:input_dim]]`."""
+        weights = tf.concat([self.W_xh, self.hyper_cell.W_xh[: self.input_dim]], axis=1)
+        return project_last_axis(inputs, weights)
+
+    def recurrent_step(self, projected, state, dropout_seed=None):
+        """`projected [B, 4H + 4Hh]`, `state [B, 2(H + Hh)]` -> `(h' [B, H], new state)`."""
+        units, hyper = self.units, self.hyper_num_units
+        h, h_hyp, c, c_hyp = tf.split(state, [units, hyper, units, hyper], axis=1)
+        x_part, hyper_x_part = tf.split(projected, [4 * units, 4 * hyper], axis=1)
+        sub = self.hyper_cell
+        hyper_pre = (
+            hyper_x_part
+            + tf.matmul(h, sub.W_xh[self.input_dim:])
+            + tf.matmul(h_hyp, sub.W_hh)
+        )
+        new_h_hyp, new_c_hyp = sub.update_from_preactivation(hyper_pre, c_hyp)
+
+        zw = tf.einsum("bk,nke->bne", new_h_hyp, self.hyper_zw_kernel) + self.hyper_zw_bias
+        alpha = tf.einsum("bne,neu->bnu", zw, self.hyper_alpha_kernel)
+        zb = tf.einsum("bk,nke->bne", new_h_hyp, self.hyper_zb_kernel)
+        beta = tf.einsum("bne,neu->bnu", zb, self.hyper_beta_kernel)
+        x_blocks = tf.reshape(x_part, [-1, 4, units]) * alpha[:, :4]
+        h_blocks = tf.reshape(tf.matmul(h, self.W_hh), [-1, 4, units]) * alpha[:, 4:] + beta
+        gates = x_blocks + h_blocks + tf.reshape(self.bias, [4, units])
+        new_h, new_c = self.update_from_preactivation(
+            tf.reshape(gates, [-1, 4 * units]), c, dropout_seed
+        )
+        new_state = tf.concat([new_h, new_h_hyp, new_c, new_c_hyp], axis=1)
+        return new_h, new_state
+
+    def output_from_state(self, state):
+        """h = first H entries of `[h, h_hyp, c, c_hyp]`."""
+        return state[:, :self.units]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            hyper_num_units=self.hyper_num_units,
+            hyper_embedding_size=self.hyper_embedding_size,
+        )
+        return config
+
+
+CELL_TYPES = {"lstm": LSTMCell, "layer_norm": LayerNormLSTMCell, "hyper": HyperLSTMCell}
+TF1_CELL_SCOPES = {"lstm": "LSTMCell", "layer_norm": "LayerNormLSTMCell", "hyper": "HyperLSTMCell"}
+
+
+def make_cell(model_type, units, **kwargs):
+    """Builds the cell upstream selects with `enc_model` / `dec_model` ('lstm', 'layer_norm', 'hyper')."""
+    if model_type not in CELL_TYPES:
+        raise SketchConfigError(
+            f"unknown cell type {model_type!r}; choose one of {', '.join(CELL_TYPES)}"
+        )
+    return CELL_TYPES[model_type](units, **kwargs)
+
+
+def run_recurrences(cells, projected, initial_states, lengths=None, dropout_seeds=None,
+                    return_outputs=False):
+    """Runs independent recurrences side by side over time in one `tf.while_loop`.
+
+    Args:
+        cells: list of cells (each with `recurrent_step`).
+        projected: list of time-major `[T, B, P_k]` input projections (`cell.project_inputs`).
+        initial_states: list of `[B, S_k]` states.
+        lengths: optional `[B]` int32; a row's state stops changing after `lengths[b]` steps
+            (lengths are expected in [0, T]).
+        dropout_seeds: optional list of `[2]` int64 seeds or None per cell (None: no dropout).
+        return_outputs: also stack each cell's per-step output.
+
+    Returns:
+        `(final_states, outputs)`: list of `[B, S_k]`; list of time-major `[T, B, H_k]` (empty
+        when `return_outputs` is False).
+    """
+    num_steps = projected[0].shape[0]
+    if num_steps is None:
+        num_steps = tf.shape(projected[0])[0]
+    dropout_seeds = dropout_seeds or [None] * len(cells)
+    inputs = [
+        tf.TensorArray(p.dtype, size=num_steps, element_shape=p.shape[1:]).unstack(p)
+        for p in projected
+    ]
+    outputs = [
+        tf.TensorArray(state.dtype, size=num_steps if return_outputs else 0,
+                       element_shape=tf.TensorShape([state.shape[0], cell.output_size]))
+        for cell, state in zip(cells, initial_states)
+    ]
+
+    def body(step, states, arrays):
+        new_states, new_arrays = [], []
+        for k, cell in enumerate(cells):
+            seed = dropout_seeds[k]
+            if seed is not None:
+                seed = seed + tf.stack([tf.constant(0, tf.int64), tf.cast(step, tf.int64)])
+            output, new_state = cell.recurrent_step(inputs[k].read(step), states[k], seed)
+            if lengths is not None:
+                new_state = tf.where((step < lengths)[:, None], new_state, states[k])
+            new_states.append(new_state)
+            new_arrays.append(arrays[k].write(step, output) if return_outputs else arrays[k])
+        return step + 1, new_states, new_arrays
+
+    _, final_states, arrays = tf.while_loop(
+        lambda step, *_: step < num_steps,
+        body,
+        (tf.constant(0), list(initial_states), outputs),
+        maximum_iterations=num_steps,
+    )
+    stacked = [array.stack() for array in arrays] if return_outputs else []
+    return list(final_states), stacked
