@@ -9,12 +9,33 @@ Node i's bounding box splits the plane into a 3×3 grid (per axis: below the min
 
 import numpy as np
 
-_CELLS = np.arange(3)
+
+
+def _border_cells(x_start, x_end, y_start, y_end) -> np.ndarray:
+    """The 9 channels marked for one combination of corner cells (x_start <= x_end etc.)."""
+    cells = np.zeros((3, 3), dtype=np.float32)
+    cells[x_start, y_start : y_end + 1] = 1
+    cells[x_end, y_start : y_end + 1] = 1
+    cells[x_start : x_end + 1, y_start] = 1
+    cells[x_start : x_end + 1, y_end] = 1
+    return cells.reshape(9)
+
+
+# Row ((xs·3 + xe)·3 + ys)·3 + ye holds the channels of that corner combination; the last row
+# (index 81) is all zeros and serves missing nodes.
+_TABLE = np.stack(
+    [
+        _border_cells(xs, xe, ys, ye) if xs <= xe and ys <= ye else np.zeros(9, np.float32)
+        for xs in range(3) for xe in range(3) for ys in range(3) for ye in range(3)
+    ]
+    + [np.zeros(9, np.float32)]
+)
+_MISSING = len(_TABLE) - 1
 
 
 def grid_position(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """0 where `values < low`, 2 where `values > high`, else 1 (ties count as inside)."""
-    return np.where(values < low, 0, np.where(values > high, 2, 1))
+    return 1 + (values > high).astype(np.int64) - (values < low).astype(np.int64)
 
 
 def relation_boxes(bounds: np.ndarray, node_mask: np.ndarray) -> np.ndarray:
@@ -33,16 +54,7 @@ def relation_boxes(bounds: np.ndarray, node_mask: np.ndarray) -> np.ndarray:
     def grid(values, low, high):
         return grid_position(values[:, None, :], low[:, :, None], high[:, :, None])
 
-    x_start, x_end = grid(min_x, min_x, max_x), grid(max_x, min_x, max_x)
-    y_start, y_end = grid(min_y, min_y, max_y), grid(max_y, min_y, max_y)
-    gx = _CELLS[:, None]
-    gy = _CELLS[None, :]
-    x_start, x_end, y_start, y_end = (
-        array[..., None, None] for array in (x_start, x_end, y_start, y_end)
-    )
-    inside = (gx >= x_start) & (gx <= x_end) & (gy >= y_start) & (gy <= y_end)
-    on_border = (gx == x_start) | (gx == x_end) | (gy == y_start) | (gy == y_end)
+    code = grid(min_x, min_x, max_x) * 27 + grid(max_x, min_x, max_x) * 9
+    code += grid(min_y, min_y, max_y) * 3 + grid(max_y, min_y, max_y)
     pair_mask = node_mask[:, :, None] & node_mask[:, None, :]
-    boxes = inside & on_border & pair_mask[..., None, None]
-    batch, nodes = node_mask.shape
-    return boxes.reshape(batch, nodes, nodes, 9).astype(np.float32)
+    return _TABLE[np.where(pair_mask, code, _MISSING)]
