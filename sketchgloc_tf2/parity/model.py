@@ -13,8 +13,11 @@ feeds every batch of `feeds.npz` and compares every array the original recorded:
 * `scalars/valid_set_eval_loss` (and `_lil_loss`): mean evaluation loss over the full validation
   batches rebuilt from `BUNDLE/data` with the data layer.
 
-Every run that updates the BN statistics starts from a freshly converted model, so "before"
-values are the checkpoint's. The reference ran every model with dropout off; so does this check.
+The evaluation model is converted once and never changes its BN statistics. The training-mode
+runs share one separately converted model and run in the file order of `outputs.npz`, like the
+reference's single graph: each run updates the moving statistics, so the first run's "before"
+values are the checkpoint's and a later run's "before" is the previous run's "after". The
+reference ran every model with dropout off; so does this check.
 Nothing here depends on the shipped bundle: sizes, cell types and batch names come from its files.
 """
 
@@ -76,9 +79,8 @@ def _dropout_off(hparams):
         use_recurrent_dropout=False, use_input_dropout=False, use_output_dropout=False)
 
 
-def _run_training(prefix, hparams, batch, eps, with_gradients):
-    """Fresh converted model, one training-mode loss (and gradients); returns produced arrays."""
-    model = convert_tf1(prefix, hparams)
+def _run_training(model, batch, eps, with_gradients):
+    """One training-mode loss (and gradients); returns the produced arrays and TF1-named grads."""
     before = _bn_statistics(model)
     with tf.GradientTape() as tape:
         loss, produced = model.compute_loss_from_batch(batch, training=True, eps=eps)
@@ -149,6 +151,7 @@ def check(bundle_dir, report):
     reference_grads = np.load(grads_path) if os.path.exists(grads_path) else None
 
     eval_model = convert_tf1(prefix, hparams.replace(is_training=False))
+    train_model = None
     gradient_batch = None
     for (mode, batch_name), names in _group(outputs.files).items():
         group_prefix = f"{mode}/{batch_name}"
@@ -165,7 +168,8 @@ def check(bundle_dir, report):
                 eps = outputs[f"{group_prefix}/eps"]
             with_gradients = (
                 mode == "train_eps" and reference_grads is not None and gradient_batch is None)
-            produced, gradients = _run_training(prefix, hparams, batch, eps, with_gradients)
+            train_model = train_model or convert_tf1(prefix, hparams.replace(is_training=True))
+            produced, gradients = _run_training(train_model, batch, eps, with_gradients)
             if with_gradients:
                 gradient_batch = (batch_name, gradients)
         else:
