@@ -1,0 +1,309 @@
+"""Sketch-BERT Keras model: layer configs, serialisation, numerics against a NumPy reference."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_tf2.convert import export_state_dicts
+from bert_tf2.errors import BertConfigError
+from bert_tf2.heads import MaskRecHead, SketchClsInputHead, SketchRetrievalHead, build_heads
+from bert_tf2.layers.attention import SketchSelfAttention, attention_bias
+from bert_tf2.layers.embedding import (PositionEmbedding, SegmentEmbedding, SketchEmbedding,
+                                       sinusoid_position_table)
+from bert_tf2.layers.transformer import SketchLayer, SketchTransformerStack
+from bert_tf2.losses import (LossSettings, compute_losses, maskrec_losses, masked_mean,
+                             triplet_loss)
+from bert_tf2.model import SketchBertEncoder, SketchBertModel, build_model
+from bert_tf2.optimizers import TorchAdam
+
+
+def small_config(**changes):
+    config = dict(
+        task_types=["maskrec", "sketchclsinput", "sketchretrieval"], model_type="albert",
+        layers_setting=[[2, 16, 24], [2, 16, 24], [2, 16, 24]], embed_layers_setting=[8, 12],
+        input_dim=5, max_length=10, position_type="learn", segment_type="none",
+        inter_activation="gelu", attention_dropout_prob=0.5, hidden_dropout_prob=0.5,
+        output_dropout_prob=0.5, sketch_embed_type="linear", attention_norm_type="LN",
+        rec_layers_setting=[12, 6], cls_layers_setting=[], rel_layers_setting=[7], cls_dim=3,
+        rel_feat_dim=4, mask_axis_weight=1, rec_axis_weight=0, mask_type_weight=1,
+        rec_type_weight=0, prediction_weight=1, triplet_weight=1, triplet_margin=2.0,
+        learning_rate=1e-4)
+    config.update(changes)
+    return config
+
+
+def random_batch(config, batch=3, members=None, seed=0):
+    rng = np.random.default_rng(seed)
+    tokens = ("sketchclsinput" in config["task_types"]) + (
+        "sketchretrieval" in config["task_types"])
+    length = config["max_length"]
+    shape = (members, batch) if members else (batch,)
+    stroke = rng.normal(size=shape + (length, 5)).astype(np.float32)
+    pen = rng.integers(0, 3, size=shape + (length,))
+    stroke[..., 2:] = np.eye(3, dtype=np.float32)[pen]
+    mask = (rng.random(shape + (length, 5)) > 0.3).astype(np.float32)
+    mask[..., 3:] = mask[..., 2:3]
+    prefix = np.concatenate([np.full(shape + (1, 5), -2.0), np.full(shape + (1, 5), -1.0)],
+                            axis=-2)[..., 2 - tokens:, :]
+    mask_input = np.concatenate([prefix, stroke * mask], axis=-2).astype(np.float32)
+    lengths = rng.integers(2, length + 1, size=shape)
+    length_mask = (np.arange(length + tokens) < (lengths[..., None] + tokens)).astype(np.float32)
+    segment = rng.integers(0, length, size=shape + (length + tokens,))
+    return dict(mask_input=mask_input, stroke=stroke, mask=mask, length_mask=length_mask,
+                segment=segment, target=rng.integers(0, config["cls_dim"], size=shape))
+
+
+# ----------------------------------------------------------------------------------------------
+# NumPy float64 reference written from the spec (torch layout state dicts).
+
+
+def _linear(state, prefix, x):
+    return x @ state[f"{prefix}.weight"].T.astype(np.float64) + state[f"{prefix}.bias"]
+
+
+def _layer_norm(state, prefix, x):
+    mean = x.mean(-1, keepdims=True)
+    variance = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(variance + 1e-5) * state[f"{prefix}.weight"] + \
+        state[f"{prefix}.bias"]
+
+
+def numpy_encoder(state, config, inputs, length_mask, segments=None):
+    x = _linear(state, "embedding.embedding", inputs.astype(np.float64))
+    length = x.shape[1]
+    if config["position_type"] == "learn":
+        x = x + state["pos_embedding.pos_embedding.weight"][:length]
+    elif config["position_type"] == "sin":
+        width = x.shape[-1]
+        table = np.zeros((length, width))
+        for p in range(length):
+            for j in range(width):
+                table[p, j] = (math.sin(p / ((j + 1) / 2)) if j % 2 == 0
+                               else math.cos(p / (j / 2)))
+        x = x + table
+    if config["segment_type"] == "learn" and segments is not None:
+        x = x + state["segment_embedding.pos_embedding.weight"][segments]
+    for index in range(len(config["embed_layers_setting"])):
+        x = _linear(state, f"embed_refine_net.layers.{index}", x)
+    bias = (1.0 - length_mask[:, None, None, :]) * -10000.0
+    for depth, (heads, hidden, _) in enumerate(config["layers_setting"]):
+        prefix = ("encoder.sketch_layer" if config["model_type"] == "albert"
+                  else f"encoder.layers.{depth}")
+        head_dim = hidden // heads
+
+        def split(values):
+            return values.reshape(values.shape[0], length, heads, head_dim).transpose(0, 2, 1, 3)
+
+        q = split(_linear(state, f"{prefix}.attention.attention.query", x))
+        k = split(_linear(state, f"{prefix}.attention.attention.key", x))
+        v = split(_linear(state, f"{prefix}.attention.attention.value", x))
+        scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(head_dim) + bias
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        probabilities = scores / scores.sum(-1, keepdims=True)
+        context = (probabilities @ v).transpose(0, 2, 1, 3).reshape(x.shape[0], length, hidden)
+        attended = _layer_norm(state, f"{prefix}.attention.output.norm",
+                               x + _linear(state, f"{prefix}.attention.output.fc", context))
+        inner = _linear(state, f"{prefix}.inter_layer.fc", attended)
+        erf = np.vectorize(math.erf)
+        inner = 0.5 * inner * (1.0 + erf(inner / math.sqrt(2.0)))
+        x = _layer_norm(state, f"{prefix}.output.norm",
+                        attended + _linear(state, f"{prefix}.output.fc", inner))
+    return x
+
+
+@pytest.mark.parametrize("changes", [
+    dict(),
+    dict(model_type="bert", layers_setting=[[2, 16, 24], [4, 16, 40]]),
+    dict(position_type="sin", segment_type="learn", embed_layers_setting=[6, 10, 14]),
+    dict(position_type="none", task_types=["maskrec"]),
+])
+def test_encoder_matches_numpy_reference(changes):
+    config = small_config(**changes)
+    keras.utils.set_random_seed(1)
+    model = build_model(config)
+    batch = random_batch(config)
+    state = export_state_dicts(model)["netE_state"]
+    expected = numpy_encoder(state, config, batch["mask_input"], batch["length_mask"],
+                             batch["segment"])
+    actual = model.encoder(batch["mask_input"], batch["length_mask"], segments=batch["segment"],
+                           training=False)
+    np.testing.assert_allclose(actual, expected, atol=2e-5)
+
+
+def test_albert_shares_one_layer_and_bert_does_not():
+    albert = build_model(small_config())
+    bert = build_model(small_config(model_type="bert"))
+    assert len(albert.encoder.encoder.sketch_layers) == 1
+    assert len(bert.encoder.encoder.sketch_layers) == 3
+    per_layer = len(albert.encoder.encoder.sketch_layers[0].weights)
+    assert len(bert.encoder.weights) - len(albert.encoder.weights) == 2 * per_layer
+
+
+def test_encoder_returns_every_layer_and_attention():
+    config = small_config()
+    model = build_model(config)
+    batch = random_batch(config)
+    outputs = model.encoder(batch["mask_input"], batch["length_mask"], training=False,
+                            output_all_states=True, output_attentions=True)
+    assert len(outputs["layer_outputs"]) == 3
+    np.testing.assert_array_equal(outputs["layer_outputs"][-1], outputs["sequence_output"])
+    probabilities = np.asarray(outputs["attention_probabilities"][0])
+    assert probabilities.shape == (3, 2, 12, 12)
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-5)
+    padded = batch["length_mask"][:, None, None, :] == 0
+    assert np.all(np.where(padded, probabilities, 0.0) < 1e-3)
+
+
+def test_attention_bias_is_additive_minus_10000():
+    bias = np.asarray(attention_bias(np.array([[1.0, 1.0, 0.0]])))
+    assert bias.shape == (1, 1, 1, 3)
+    np.testing.assert_array_equal(bias.ravel(), [0.0, 0.0, -10000.0])
+    assert np.asarray(attention_bias(np.ones((2, 3, 3)))).shape == (2, 1, 3, 3)
+
+
+def test_sinusoid_table_formula():
+    table = sinusoid_position_table(5, 4)
+    assert table[3, 0] == pytest.approx(math.sin(3 / 0.5), abs=1e-6)
+    assert table[3, 1] == pytest.approx(math.cos(3 / 0.5), abs=1e-6)
+    assert table[3, 2] == pytest.approx(math.sin(3 / 1.5), abs=1e-6)
+    assert table[3, 3] == pytest.approx(math.cos(3 / 1.5), abs=1e-6)
+
+
+def test_dropout_only_in_training():
+    config = small_config()
+    model = build_model(config)
+    batch = random_batch(config)
+    first = model.encoder(batch["mask_input"], batch["length_mask"], training=False)
+    second = model.encoder(batch["mask_input"], batch["length_mask"], training=False)
+    np.testing.assert_array_equal(first, second)
+    noisy = model.encoder(batch["mask_input"], batch["length_mask"], training=True)
+    assert not np.allclose(first, noisy)
+
+
+@pytest.mark.parametrize("layer", [
+    PositionEmbedding(7, 4, "sin", name="p"),
+    SegmentEmbedding(7, 4, name="s"),
+    SketchEmbedding(5, [4, 6], 8, 7, "learn", "learn", name="e"),
+    SketchSelfAttention(2, 8, 0.1, name="a"),
+    SketchLayer(2, 8, 12, 0.1, 0.2, 0.3, "relu", name="l"),
+    SketchTransformerStack("bert", [[2, 8, 12], [4, 8, 6]], 0.1, 0.2, 0.3, name="t"),
+    MaskRecHead(8, [6], 5, 2, name="m"),
+    SketchClsInputHead(8, [], 3, 1, name="c"),
+    SketchRetrievalHead(8, [4], 2, 0, name="r"),
+    SketchBertEncoder("albert", [[2, 8, 12]], [4], 5, 7, name="enc"),
+])
+def test_get_config_round_trip(layer):
+    config = layer.get_config()
+    rebuilt = type(layer).from_config(config)
+    assert rebuilt.get_config() == config
+
+
+def test_keras_file_round_trip(tmp_path):
+    config = small_config(model_type="bert", segment_type="learn")
+    model = build_model(config)
+    batch = random_batch(config, members=3)
+    expected = model(batch, training=False)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, SketchBertModel)
+    actual = restored(batch, training=False)
+    for task in expected:
+        np.testing.assert_allclose(actual[task], expected[task], atol=1e-6)
+
+
+def test_heads_pool_the_token_rows():
+    config = small_config()
+    heads = build_heads(config, 16)
+    assert heads["maskrec"].num_prefix_tokens == 2
+    assert heads["sketchclsinput"].pool_index == 1
+    assert heads["sketchretrieval"].pool_index == 0
+    assert build_heads(small_config(task_types=["sketchclsinput"]), 16)[
+        "sketchclsinput"].pool_index == 0
+    rec_setting = config["rec_layers_setting"]
+    build_heads(config, 16)
+    assert rec_setting == [12, 6]
+
+
+def test_unsupported_options_raise_config_errors():
+    with pytest.raises(BertConfigError, match="maskgmm"):
+        build_heads(small_config(task_types=["maskgmm"]), 16)
+    with pytest.raises(BertConfigError, match="discrete"):
+        build_model(small_config(sketch_embed_type="discrete"))
+    with pytest.raises(BertConfigError, match="multiple"):
+        build_model(small_config(layers_setting=[[3, 16, 24]]))
+
+
+def test_maskrec_losses_match_numpy():
+    config = small_config(task_types=["maskrec"])
+    batch = random_batch(config)
+    rng = np.random.default_rng(3)
+    prediction = rng.normal(size=batch["stroke"].shape).astype(np.float32)
+    terms = maskrec_losses(prediction, batch["stroke"], batch["mask"],
+                           LossSettings(("maskrec",), rec_axis_weight=1.0, rec_type_weight=0.5))
+    error = np.abs(prediction[..., :2] - batch["stroke"][..., :2])
+    masked = batch["mask"][..., :2] == 0
+    logits = prediction[..., 2:].astype(np.float64)
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    ce = -np.take_along_axis(log_p, batch["stroke"][..., 2:].argmax(-1)[..., None], -1)[..., 0]
+    type_masked = batch["mask"][..., 2] == 0
+    np.testing.assert_allclose(terms["mask_axis"], error[masked].mean(), rtol=1e-5)
+    np.testing.assert_allclose(terms["rec_axis"], error[~masked].mean(), rtol=1e-5)
+    np.testing.assert_allclose(terms["mask_type"], ce[type_masked].mean(), rtol=1e-5)
+    np.testing.assert_allclose(terms["rec_type"], 0.5 * ce[~type_masked].mean(), rtol=1e-5)
+
+
+def test_empty_selection_contributes_zero():
+    values = np.ones((2, 3), np.float32)
+    assert float(masked_mean(values, np.zeros((2, 3), bool))) == 0.0
+    assert float(masked_mean(values, np.eye(2, 3, dtype=bool))) == 1.0
+
+
+def test_triplet_loss_formula():
+    rng = np.random.default_rng(0)
+    a, p, n = (rng.normal(size=(4, 3)).astype(np.float32) for _ in range(3))
+    expected = np.maximum(np.linalg.norm(a - p + 1e-6, axis=-1)
+                          - np.linalg.norm(a - n + 1e-6, axis=-1) + 2.0, 0).mean()
+    np.testing.assert_allclose(triplet_loss(a, p, n, 2.0), expected, rtol=1e-5)
+
+
+def test_compute_losses_uses_anchor_and_needs_members_for_retrieval():
+    config = small_config()
+    model = build_model(config)
+    batch = random_batch(config, members=3)
+    total, terms = compute_losses(model(batch, training=False), batch,
+                                  LossSettings.from_config(config))
+    assert set(terms) == {"mask_axis", "rec_axis", "mask_type", "rec_type", "prediction",
+                          "triplet"}
+    np.testing.assert_allclose(total, sum(float(v) for v in terms.values()), rtol=1e-6)
+    single = random_batch(config)
+    with pytest.raises(ValueError, match="triplet"):
+        compute_losses(model(single, training=False), single, LossSettings.from_config(config))
+
+
+def test_torch_adam_matches_torch_formula():
+    variable = keras.Variable(np.array([1.0, -2.0, 0.5], np.float32))
+    optimizer = TorchAdam(learning_rate=0.1)
+    expected = variable.numpy().astype(np.float64)
+    m = v = np.zeros(3)
+    for step, gradient in enumerate([[1e-9, 2.0, -3.0], [0.5, -1e-7, 1.0], [1.0, 1.0, 1.0]], 1):
+        gradient = np.array(gradient)
+        optimizer.apply_gradients([(tf.constant(gradient, tf.float32), variable)])
+        m = 0.9 * m + 0.1 * gradient
+        v = 0.999 * v + 0.001 * gradient ** 2
+        expected -= 0.1 / (1 - 0.9 ** step) * m / (np.sqrt(v) / np.sqrt(1 - 0.999 ** step) + 1e-8)
+        np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_forward_compiles_with_xla():
+    config = small_config(model_type="bert")
+    model = build_model(config)
+    batch = random_batch(config, members=3)
+    inputs = {key: batch[key] for key in ("mask_input", "length_mask")}
+    compiled = tf.function(lambda values: model(values, training=False), jit_compile=True)
+    eager = model(inputs, training=False)
+    for task, value in compiled(inputs).items():
+        np.testing.assert_allclose(value, eager[task], atol=1e-5)
