@@ -20,6 +20,15 @@ from bert_tf2.parity.bundle import bundle_models, member_slices
 TRAIN_PREFIXES = ("grad.", "after_step.")
 
 
+def _stack_layers(values):
+    """Per-layer arrays stacked on a new leading axis; None when layers differ in shape (a BERT
+    stack may vary heads and intermediate widths per layer)."""
+    values = [np.asarray(value) for value in values]
+    if len({value.shape for value in values}) != 1:
+        return None
+    return np.stack(values)
+
+
 def _encoder_arrays(model, batch):
     """Encoder intermediates of one member: name → numpy array (reference layout)."""
     uses_segments = model.encoder.segment_type == "learn"
@@ -32,15 +41,15 @@ def _encoder_arrays(model, batch):
         "emb_linear": outputs["point_embedding"],
         "emb_sum": outputs["embedding_sum"],
         "encoder_input": outputs["encoder_input"],
-        "layer_out": np.stack(outputs["layer_outputs"]),
-        "attn_block_out": np.stack(outputs["attention_block_outputs"]),
+        "layer_out": _stack_layers(outputs["layer_outputs"]),
+        "attn_block_out": _stack_layers(outputs["attention_block_outputs"]),
         "encoder_output": hidden_states,
-        "attn_probs": np.stack(outputs["attention_probabilities"]),
-        "ffn_inter": np.stack(outputs["intermediates"]),
+        "attn_probs": _stack_layers(outputs["attention_probabilities"]),
+        "ffn_inter": _stack_layers(outputs["intermediates"]),
     }
     for task, head in model.heads.items():
         arrays[f"head_{task}"] = head(hidden_states)
-    return {name: np.asarray(value) for name, value in arrays.items()}
+    return {name: np.asarray(value) for name, value in arrays.items() if value is not None}
 
 
 def _loss_arrays(model, batch, settings, prefix):
