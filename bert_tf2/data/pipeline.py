@@ -174,7 +174,7 @@ def item_rng(seed: int, epoch: int, index: int) -> np.random.RandomState:
 
 def make_dataset(builder: ExampleBuilder, batch_size: int, seed: int, triplet: bool = False,
                  shuffle: bool = True, num_epochs=None, drop_remainder: bool = True,
-                 pad_final_batch: bool = False, first_epoch: int = 0) -> tf.data.Dataset:
+                 pad_final_batch: bool = False, skip_items: int = 0) -> tf.data.Dataset:
     """A deterministic `tf.data` pipeline of fixed-shape batches (see the module docstring).
 
     Args:
@@ -187,7 +187,9 @@ def make_dataset(builder: ExampleBuilder, batch_size: int, seed: int, triplet: b
         drop_remainder: drop a final partial batch (keeps shapes static for XLA).
         pad_final_batch: instead pad the final batch with copies of item 0 marked `valid` = 0
             (evaluation: every item counted once, shapes static).
-        first_epoch: number of the first epoch (masks of epoch e are the same in every run).
+        skip_items: items of the stream to skip before batching (resuming after
+            `skip_items // batch_size` iterations reproduces the uninterrupted stream; skipping
+            happens on indices, before any example is built).
 
     Returns:
         A `tf.data.Dataset` of batch dicts.
@@ -229,9 +231,9 @@ def make_dataset(builder: ExampleBuilder, batch_size: int, seed: int, triplet: b
         item["valid"] = is_valid
         return item
 
-    epochs = (tf.data.Dataset.range(first_epoch, first_epoch + num_epochs)
-              if num_epochs is not None else tf.data.Dataset.counter(first_epoch))
-    dataset = epochs.flat_map(epoch_items)
+    epochs = (tf.data.Dataset.range(num_epochs) if num_epochs is not None
+              else tf.data.Dataset.counter())
+    dataset = epochs.flat_map(epoch_items).skip(skip_items)
     dataset = dataset.map(to_dict, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder or pad_final_batch)
     if triplet:
@@ -277,14 +279,17 @@ def make_sketches(config, split: str, each_max_samples: int) -> memmap.MemmapSke
         legacy_offsets=config.get("legacy_offsets", "as_is"))
 
 
-def train_dataset(config, first_epoch: int = 0):
-    """(dataset, sketches) of the training split (`mode`), shuffled, repeated, fixed batches."""
+def train_dataset(config, skip_batches: int = 0):
+    """(dataset, sketches) of the training split (`mode`), shuffled, repeated, fixed batches.
+
+    `skip_batches` resumes the stream after that many iterations (e.g. `continue`).
+    """
     check_config(config)
     sketches = make_sketches(config, config.mode, config.each_max_samples)
     builder = ExampleBuilder(sketches, ExampleOptions.from_config(config))
     dataset = make_dataset(builder, config.batch_size, config.get("seed", 0),
                            triplet=config.get_type == "triplet", shuffle=True,
-                           first_epoch=first_epoch)
+                           skip_items=skip_batches * config.batch_size)
     return dataset, sketches
 
 

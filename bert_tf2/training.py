@@ -1,0 +1,460 @@
+"""The Sketch-BERT trainer (upstream `SketchTransformerTrainer`, spec §4), in TF2 / Keras 3.
+
+`Trainer(config)` builds the model and the data pipelines, restores weights according to
+`load_pretrained` / `which_pretrained`, and offers `train()` and `validate()`.
+
+Behaviour kept from the original: one PyTorch-style Adam (`TorchAdam`, lr `learning_rate`,
+betas 0.9/0.999, eps 1e-8; per-parameter, so equal to upstream's one Adam per network), no
+schedule or clipping; `num_epoch` passes of `len(train) // batch_size` iterations; every
+`print_every` iterations the training losses are logged; every `checkpoint_every` iterations a
+validation pass and the `latest` checkpoint (+ `best`); every `save_model_every` iterations
+`iter_<t>`; TensorBoard scalars `train_<term>` / `val_<term>` at step `t`.
+
+Fixes (spec §7), each switchable where the original behaviour may be wanted:
+
+* B11: evaluation runs with dropout off (`dropout_in_eval: True` restores upstream).
+* B14: `continue` restores the iteration / epoch counters and the best-model record.
+* B17: "best" tracks `accuracy_1` (classification), else `map` (retrieval), else the lowest
+  validation total loss (maskrec), with strict improvement.
+* B12 / B31: `max_val_batches` caps validation; `eval_split` chooses the evaluated split.
+* B13: `stop_at_num_iterations: True` stops after `num_iterations` iterations.
+* B28: retrieval metrics are vectorised; classes with one item are left out of the mAP.
+
+Output folder: `<log_root>/<trainer>/<log_dir>` (no time stamp, so `continue` finds it):
+checkpoint directories `latest/`, `best/`, `iter_<t>/` (native layout of `bert_tf2.checkpoint`
+plus `optimizer.npz` with the Adam moments keyed by original state-dict names) and TensorBoard
+event files.
+"""
+
+import json
+import os
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tensorflow.core.framework import summary_pb2
+
+from bert_tf2 import checkpoint as checkpoint_lib
+from bert_tf2.convert import (ENCODER_STATE, checkpoint_task_types, export_state_dicts,
+                              import_state_dicts, model_parameters)
+from bert_tf2.data import pipeline
+from bert_tf2.errors import BertCheckpointError, BertConfigError
+from bert_tf2.losses import LossSettings, compute_losses
+from bert_tf2.model import build_model
+from bert_tf2.optimizers import TorchAdam
+from bert_tf2.torch_checkpoint import load_torch_checkpoint
+
+OPTIMIZER_FILE = "optimizer.npz"
+LOAD_MODES = ("scratch", "continue", "pretrained")
+PRETRAINED_SELECTORS = ("enc_net", "enc_opt", "task_net", "task_opt")
+RETRIEVAL_TOPK = (1, 5, 10)
+CLASSIFICATION_TOPK = (1, 5)
+SELF_DISTANCE = 1e8
+RETRIEVAL_BLOCK = 1024
+
+
+def classification_topk(logits: np.ndarray, targets: np.ndarray, topk=CLASSIFICATION_TOPK):
+    """Fraction of samples whose target is among the k largest logits, for each k.
+
+    Args:
+        logits: [N, C] float.
+        targets: [N] int.
+
+    Returns:
+        {'accuracy_<k>': float in [0, 1]}.
+    """
+    order = np.argsort(-logits, axis=1, kind="stable")
+    hits = order == targets[:, None]
+    return {f"accuracy_{k}": float(hits[:, :k].any(axis=1).mean()) for k in topk}
+
+
+def retrieval_metrics(features: np.ndarray, labels: np.ndarray, topk=RETRIEVAL_TOPK):
+    """Sketch-to-sketch retrieval over one set (queries = gallery), upstream definitions.
+
+    Squared Euclidean distances, self-distance set to 1e8; `retrieval_<k>` = fraction of queries
+    with at least one same-class item among the k nearest; `map` = mean over queries of the
+    average precision over the ranks of the other items of the query's class (queries whose
+    class has no other item are left out instead of dividing by zero, B28).
+
+    Args:
+        features: [N, F] float.
+        labels: [N] int.
+
+    Returns:
+        {'retrieval_<k>': float, ..., 'map': float}.
+    """
+    features = features.astype(np.float64)
+    labels = np.asarray(labels)
+    count = len(labels)
+    squared = (features ** 2).sum(axis=1)
+    hits_at = {k: 0 for k in topk}
+    precisions = []
+    for start in range(0, count, RETRIEVAL_BLOCK):
+        rows = np.arange(start, min(start + RETRIEVAL_BLOCK, count))
+        distances = squared[rows, None] + squared[None, :] - 2.0 * features[rows] @ features.T
+        distances[np.arange(len(rows)), rows] = SELF_DISTANCE
+        order = np.argsort(distances, axis=1, kind="stable")
+        relevant = labels[order] == labels[rows, None]
+        relevant[order == rows[:, None]] = False
+        for k in topk:
+            hits_at[k] += int(relevant[:, :k].any(axis=1).sum())
+        ranks = np.arange(1, count + 1)
+        cumulative = np.cumsum(relevant, axis=1)
+        totals = relevant.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            average = (relevant * cumulative / ranks).sum(axis=1) / totals
+        precisions.extend(average[totals > 0].tolist())
+    metrics = {f"retrieval_{k}": hits_at[k] / max(count, 1) for k in topk}
+    metrics["map"] = float(np.mean(precisions)) if precisions else 0.0
+    return metrics
+
+
+def _scalar_metadata() -> bytes:
+    """SummaryMetadata of the TensorBoard scalars plugin (written without the tensorboard pip)."""
+    metadata = summary_pb2.SummaryMetadata()
+    metadata.plugin_data.plugin_name = "scalars"
+    return metadata.SerializeToString()
+
+
+def _atomic_savez(path, arrays):
+    handle, tmp_path = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
+                                        prefix=".tmp-", suffix=".npz")
+    os.close(handle)
+    try:
+        np.savez(tmp_path, **arrays)
+        os.replace(tmp_path, path)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+
+
+def _model_inputs(batch):
+    return {key: batch[key] for key in ("mask_input", "length_mask", "segment")}
+
+
+def _anchor(value, triplet):
+    return value[0] if triplet else value
+
+
+class Trainer:
+    """Builds data, model and optimizer from a config; trains, validates, checkpoints.
+
+    Args:
+        config: a `bert_tf2.config.Config` with the original keys (+ `PORT_DEFAULTS`).
+        output_dir: where checkpoints and events go (default
+            `<log_root>/<trainer>/<log_dir>`).
+
+    Raises:
+        BertConfigError: unsupported or inconsistent settings.
+        BertCheckpointError / BertDataError: unreadable checkpoint or data.
+    """
+
+    def __init__(self, config, output_dir=None):
+        self.config = config
+        if config.load_pretrained not in LOAD_MODES:
+            raise BertConfigError(f"load_pretrained '{config.load_pretrained}' is not one of "
+                                  f"{LOAD_MODES}")
+        unknown = [s for s in config.which_pretrained or () if s not in PRETRAINED_SELECTORS]
+        if unknown:
+            raise BertConfigError(f"which_pretrained {unknown}: supported selectors are "
+                                  f"{PRETRAINED_SELECTORS}")
+        pipeline.check_config(config)
+        self.output_dir = output_dir or os.path.join(config.log_root, config.trainer,
+                                                     config.log_dir)
+        self.triplet = config.get_type == "triplet"
+        self.task_types = list(config.task_types)
+        self.settings = LossSettings.from_config(config)
+        self.weights = {"mask_axis": config.mask_axis_weight, "rec_axis": config.rec_axis_weight,
+                        "mask_type": config.mask_type_weight, "rec_type": config.rec_type_weight,
+                        "prediction": config.prediction_weight,
+                        "triplet": config.triplet_weight}
+        keras.utils.set_random_seed(int(config.seed))
+        self.model = build_model(config)
+        self.variables = list(self.model.trainable_variables)
+        self.optimizer = TorchAdam(learning_rate=float(config.learning_rate))
+        self.optimizer.build(self.variables)
+        self.iteration = 0  # completed training iterations (upstream counter t - 1)
+        self.best = {"t": 0, "metric": None}
+        self._train_sketches = None
+        self._eval_data = {}
+        self._train_step = tf.function(self._train_step_fn, jit_compile=True)
+        self._eval_step = tf.function(self._eval_step_fn, jit_compile=True)
+        self._writer = None
+        if config.load_pretrained != "scratch":
+            self.restore(config.restore_checkpoint_path, list(config.which_pretrained or ()),
+                         restore_counters=config.load_pretrained == "continue")
+
+    # ------------------------------------------------------------------ compiled steps
+
+    def _train_step_fn(self, batch):
+        with tf.GradientTape() as tape:
+            outputs = self.model(_model_inputs(batch), training=True)
+            total, terms = compute_losses(outputs, batch, self.settings)
+        gradients = tape.gradient(total, self.variables)
+        self.optimizer.apply_gradients(zip(gradients, self.variables))
+        return total, terms
+
+    def _eval_step_fn(self, batch):
+        outputs = self.model(_model_inputs(batch),
+                             training=bool(self.config.dropout_in_eval))
+        total, terms = compute_losses(outputs, batch, self.settings)
+        return outputs, total, terms
+
+    # ------------------------------------------------------------------ restore / save
+
+    def restore(self, path, which, restore_counters=False):
+        """Loads weights (and optimizer state) from a native checkpoint dir or a `.pth.tar`.
+
+        Args:
+            path: `restore_checkpoint_path`.
+            which: selectors `enc_net` (encoder, position rows re-aligned to this run's tokens),
+                `task_net` (heads present in the checkpoint), `enc_opt` / `task_opt` (Adam
+                moments of encoder / heads; native checkpoints only).
+            restore_counters: also restore iteration, epoch and best record (`continue`).
+        """
+        if os.path.isdir(path):
+            saved_config, saved_model = checkpoint_lib.load_checkpoint(path)
+            states, pre_tasks = export_state_dicts(saved_model), list(saved_config.task_types)
+            metadata_path = os.path.join(path, checkpoint_lib.METADATA_FILE)
+            with open(metadata_path, encoding="utf-8") as handle:
+                metadata = json.load(handle)
+        elif os.path.isfile(path):
+            torch_checkpoint = load_torch_checkpoint(path)
+            states = {key: value for key, value in torch_checkpoint.items()
+                      if key == ENCODER_STATE or (key.startswith("net_")
+                                                  and key.endswith("_state"))}
+            pre_tasks = checkpoint_task_types(torch_checkpoint, path)
+            metadata = {"counters": torch_checkpoint.get("counters", {}),
+                        "best_t": torch_checkpoint.get("best_t", 0)}
+        else:
+            raise BertCheckpointError(
+                f"restore_checkpoint_path {path} does not exist; point it at a checkpoint "
+                "directory written by the trainer or the converter, or at a .pth.tar")
+        own_states = export_state_dicts(self.model)
+        selected = {ENCODER_STATE: states[ENCODER_STATE] if "enc_net" in which
+                    else own_states[ENCODER_STATE]}
+        if "task_net" in which:
+            selected.update({key: value for key, value in states.items()
+                             if key != ENCODER_STATE})
+        summary = import_state_dicts(
+            self.model, selected, self.task_types,
+            pre_tasks if "enc_net" in which else self.task_types, source=str(path))
+        logging.info("restored %s from %s (fresh heads: %s)", which, path,
+                     summary.fresh_heads if "task_net" in which else "all (task_net not set)")
+        wanted_opt = [s for s in ("enc_opt", "task_opt") if s in which]
+        if wanted_opt:
+            self._restore_optimizer(path, wanted_opt)
+        if restore_counters:
+            self.iteration = int(metadata.get("counters", {}).get("t", 0))
+            self.best = {"t": int(metadata.get("best_t", 0)),
+                         "metric": metadata.get("best_metric")}
+            logging.info("continuing after iteration %d", self.iteration)
+
+    def _optimizer_slots(self):
+        """{'<state>/<key>': (momentum variable, velocity variable)} by original names."""
+        slots = {}
+        for state, table in model_parameters(self.model).items():
+            for key, parameter in table.items():
+                index = self.optimizer._get_variable_index(parameter.variable)
+                slots[f"{state}/{key}"] = (self.optimizer._momentums[index],
+                                           self.optimizer._velocities[index])
+        return slots
+
+    def _restore_optimizer(self, path, which):
+        opt_path = os.path.join(path, OPTIMIZER_FILE)
+        if not os.path.isfile(opt_path):
+            logging.warning("%s: no %s (a converted or .pth.tar checkpoint); %s not restored, "
+                            "Adam starts from zero state", path, OPTIMIZER_FILE, which)
+            return
+        with np.load(opt_path) as saved:
+            for name, (momentum, velocity) in self._optimizer_slots().items():
+                is_encoder = name.startswith(ENCODER_STATE + "/")
+                if ("enc_opt" if is_encoder else "task_opt") not in which:
+                    continue
+                if f"momentum:{name}" not in saved.files:
+                    continue
+                if tuple(saved[f"momentum:{name}"].shape) != tuple(momentum.shape):
+                    logging.warning("%s: Adam state of %s has shape %s, model %s; not restored",
+                                    opt_path, name, saved[f"momentum:{name}"].shape,
+                                    tuple(momentum.shape))
+                    continue
+                momentum.assign(saved[f"momentum:{name}"])
+                velocity.assign(saved[f"velocity:{name}"])
+            self.optimizer.iterations.assign(int(saved["iterations"]))
+
+    def _epoch_or_none(self):
+        sketches = self._train_sketches
+        if sketches is None or len(sketches) < self.config.batch_size:
+            return None
+        return self.epoch(len(sketches) // self.config.batch_size)
+
+    def save(self, name):
+        """Writes checkpoint directory `<output_dir>/<name>` atomically per file."""
+        directory = os.path.join(self.output_dir, name)
+        sketches = self._train_sketches
+        checkpoint_lib.save_checkpoint(directory, self.model, self.config, metadata={
+            "counters": {"t": self.iteration, "epoch": self._epoch_or_none()},
+            "best_t": self.best["t"],
+            "best_metric": self.best["metric"],
+            "class_names": list(sketches.class_names) if sketches is not None else None,
+        })
+        arrays = {"iterations": np.asarray(int(self.optimizer.iterations.numpy()))}
+        for slot_name, (momentum, velocity) in self._optimizer_slots().items():
+            arrays[f"momentum:{slot_name}"] = momentum.numpy()
+            arrays[f"velocity:{slot_name}"] = velocity.numpy()
+        _atomic_savez(os.path.join(directory, OPTIMIZER_FILE), arrays)
+        logging.info("saved checkpoint %s (iteration %d)", directory, self.iteration)
+        return directory
+
+    # ------------------------------------------------------------------ logging
+
+    def _scalars(self, mode, values, step):
+        if self._writer is None:
+            os.makedirs(self.output_dir, exist_ok=True)
+            self._writer = tf.summary.create_file_writer(self.output_dir)
+        with self._writer.as_default():
+            for key, value in values.items():
+                tf.summary.write(f"{mode}_{key}", tf.constant(float(value), tf.float32),
+                                 step=step, metadata=_scalar_metadata())
+        self._writer.flush()
+
+    # ------------------------------------------------------------------ validation
+
+    def _valid_losses(self):
+        return [key for key, weight in self.weights.items() if weight > 0]
+
+    def validate(self, split=None):
+        """One pass over the evaluation split; returns losses and metrics (floats).
+
+        Losses: the terms with weight > 0 (upstream's "valid losses"), averaged over batches
+        weighted by their number of real examples, plus `total`. Metrics: `accuracy_1/5` with
+        `sketchclsinput`, `retrieval_1/5/10` and `map` with `sketchretrieval`.
+        """
+        split = split or self.config.eval_split
+        if split not in self._eval_data:
+            self._eval_data[split] = pipeline.eval_dataset(self.config, split)
+        dataset, sketches = self._eval_data[split]
+        max_batches = int(self.config.max_val_batches or 0)
+        if max_batches > 0:
+            dataset = dataset.take(max_batches)
+        steps = -(-len(sketches) // self.config.batch_size)
+        steps = min(steps, max_batches) if max_batches > 0 else steps
+        progbar = keras.utils.Progbar(steps, verbose=1, unit_name="val batch")
+        sums, count = {}, 0.0
+        logits, features, labels = [], [], []
+        for step, batch in enumerate(dataset, start=1):
+            outputs, total, terms = self._eval_step(batch)
+            valid = batch["valid"].numpy() > 0
+            weight = float(valid.sum())
+            count += weight
+            for key, value in {"total": total, **terms}.items():
+                sums[key] = sums.get(key, 0.0) + weight * float(value)
+            target = _anchor(batch["target"].numpy(), self.triplet)[valid]
+            labels.append(target)
+            if "sketchclsinput" in outputs:
+                logits.append(_anchor(outputs["sketchclsinput"].numpy(), self.triplet)[valid])
+            if "sketchretrieval" in outputs:
+                features.append(_anchor(outputs["sketchretrieval"].numpy(), self.triplet)[valid])
+            progbar.update(step)
+        results = {key: value / max(count, 1.0) for key, value in sums.items()
+                   if key == "total" or key in self._valid_losses()}
+        labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
+        if logits:
+            results.update(classification_topk(np.concatenate(logits), labels))
+        if features:
+            results.update(retrieval_metrics(np.concatenate(features), labels))
+        logging.info("Validate Iter [%d]: %s", self.iteration,
+                     ", ".join(f"[val_{k}]:{v:.4f}" for k, v in results.items()))
+        self._scalars("val", results, self.iteration)
+        return results
+
+    def _best_key(self):
+        if "sketchclsinput" in self.task_types:
+            return "accuracy_1", True
+        if "sketchretrieval" in self.task_types:
+            return "map", True
+        return "total", False
+
+    def _is_best(self, results):
+        key, higher = self._best_key()
+        value = results.get(key)
+        if value is None:
+            return False
+        previous = self.best["metric"]
+        improved = previous is None or (value > previous if higher else value < previous)
+        if improved:
+            self.best = {"t": self.iteration, "metric": float(value)}
+        return improved
+
+    def _checkpoint(self):
+        results = self.validate()
+        best = self._is_best(results)
+        self.save("latest")
+        if best:
+            self.save("best")
+        return results
+
+    # ------------------------------------------------------------------ training
+
+    def train(self):
+        """Runs the remaining iterations of `num_epoch` epochs; returns the final metrics dict.
+
+        The dict holds the last validation results (one is run after the last iteration when
+        it did not coincide with a checkpoint), the last training losses and the counters.
+        """
+        config = self.config
+        dataset, sketches = pipeline.train_dataset(config, skip_batches=self.iteration)
+        self._train_sketches = sketches
+        steps_per_epoch = len(sketches) // config.batch_size
+        if steps_per_epoch == 0:
+            raise BertConfigError(
+                f"batch_size {config.batch_size} exceeds the {len(sketches)} training sketches; "
+                "lower batch_size or add data")
+        last_t = config.num_epoch * steps_per_epoch
+        if config.stop_at_num_iterations:
+            last_t = min(last_t, config.num_iterations)
+        iterator = iter(dataset)
+        last_losses, results, validated_at, progbar = {}, {}, None, None
+        start_time = time.time()
+        for t in range(self.iteration + 1, last_t + 1):
+            epoch, step = (t - 1) // steps_per_epoch + 1, (t - 1) % steps_per_epoch + 1
+            if progbar is None or step == 1:
+                logging.info("epoch %d/%d", epoch, config.num_epoch)
+                progbar = keras.utils.Progbar(steps_per_epoch, verbose=1, unit_name="iter")
+            total, terms = self._train_step(next(iterator))
+            self.iteration = t
+            last_losses = {"total": float(total), **{k: float(v) for k, v in terms.items()}}
+            progbar.update(step, values=list(last_losses.items()))
+            if t % config.print_every == 0:
+                logging.info(
+                    "Train Epoch %d, Time:%.3f, Total Iter [%d/%d], [%d/%d]:Losses:%s", epoch,
+                    time.time() - start_time, t, config.num_iterations, step, steps_per_epoch,
+                    ", ".join(f"[train_{k}]:{v:.4f}" for k, v in last_losses.items()))
+                self._scalars("train", last_losses, t)
+            if t % config.checkpoint_every == 0:
+                results, validated_at = self._checkpoint(), t
+            if t % config.save_model_every == 0:
+                self.save(f"iter_{t}")
+        if self.iteration > 0 and validated_at != self.iteration:
+            results = self._checkpoint()
+        return {"val": results, "train": last_losses, "iteration": self.iteration,
+                "epoch": self.epoch(steps_per_epoch), "best_t": self.best["t"],
+                "best_metric": self.best["metric"]}
+
+    def epoch(self, steps_per_epoch):
+        """1-based epoch of the next iteration."""
+        return self.iteration // steps_per_epoch + 1
+
+
+def write_metrics_json(path, metrics):
+    """Writes the metrics dict as JSON atomically."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, tmp_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        json.dump(metrics, stream, indent=2, sort_keys=True)
+    os.replace(tmp_path, path)
