@@ -29,20 +29,15 @@ def demo_data(demo_dir):
     return pipeline.prepare_data(str(demo_dir), hparams)
 
 
-def _random_batch_inputs(split, indices, rng, augment, hparams):
-    sketches, bounds, normals = [], [], []
-    for index in indices:
-        sketch = split.strokes[index]
-        if augment:
-            uniforms = rng.random_sample(augmentation.uniforms_needed(len(sketch)))
-            sketch, bound = augmentation.augment(sketch, uniforms, 0.1, 0.1,
-                                                 np.float32(hparams.normalizing_scale_factor))
-        else:
-            bound = augmentation.noise_bound(sketch)
-        sketches.append(sketch)
-        bounds.append(bound)
-        normals.append(rng.standard_normal(batching.noise_draws_needed(sketch)))
-    return sketches, bounds, normals
+def _random_batch_inputs(split, indices, rng, hparams):
+    """Augmented training sketches with upstream's per-sketch draw order, as lists."""
+    sketches = [split.strokes[index] for index in indices]
+    uniforms = [rng.random_sample(augmentation.uniforms_needed(len(s))) for s in sketches]
+    normals = [rng.standard_normal(batching.noise_draws_needed(s)) for s in sketches]
+    padded, lengths = batching.pad_sketches(sketches)
+    augmented, kept, bounds = augmentation.augment(
+        padded, lengths, uniforms, 0.1, 0.1, np.float32(hparams.normalizing_scale_factor))
+    return [augmented[b, :kept[b]] for b in range(len(kept))], bounds, normals
 
 
 def _assert_batches_equal(actual, expected):
@@ -73,7 +68,7 @@ def test_vectorised_builder_matches_literal_loops(demo_data, node_len, nodes, pr
     hparams = demo_data.hparams
     rng = np.random.RandomState(node_len * 100 + nodes)
     indices = rng.choice(len(demo_data.train), 12, replace=False)
-    sketches, bounds, normals = _random_batch_inputs(demo_data.train, indices, rng, True, hparams)
+    sketches, bounds, normals = _random_batch_inputs(demo_data.train, indices, rng, hparams)
     sizes = batching.BatchSizes(hparams.max_seq_len, node_len, nodes, clip)
     built = batching.BatchBuilder(sizes).build(sketches, bounds, prob, normals)
     expected = literal_batch(sketches, bounds, prob, normals, hparams.max_seq_len, node_len,
@@ -101,7 +96,7 @@ def test_edge_cases_match_literal_loops(case, clip):
     sketches = [sketch, _sketch(EDGE_CASES["single_point_first_stroke"])]
     rng = np.random.RandomState(5)
     normals = [rng.standard_normal(batching.noise_draws_needed(s)) for s in sketches]
-    bounds = [augmentation.noise_bound(s) for s in sketches]
+    bounds = augmentation.noise_bounds(batching.pad_sketches(sketches)[0])
     sizes = batching.BatchSizes(14, 3, 5, clip)
     built = batching.BatchBuilder(sizes).build(sketches, bounds, 0.4, normals)
     _assert_batches_equal(built, literal_batch(sketches, bounds, 0.4, normals, 14, 3, 5, clip))
@@ -178,7 +173,7 @@ def test_reorganisation_moves_strokes_rigidly_and_keeps_targets(demo_data):
 def test_noise_std_is_re_scale_times_bound():
     rng = np.random.RandomState(0)
     sketch = _sketch([[2, 1, 1], [3, 0, 1], [0, 3, 1], [1, 1, 1], [2, -1, 1]])
-    bound = augmentation.noise_bound(sketch)
+    bound = augmentation.noise_bounds(sketch[None])[0]
     sizes = batching.BatchSizes(5, 2, 5)
     clean = batching.BatchBuilder(sizes).build([sketch], [bound], 0.0, [np.zeros(8)])
     displacements = []

@@ -44,12 +44,14 @@ def noise_draws_needed(sketch: np.ndarray) -> int:
     return 2 * int(np.count_nonzero(sketch[:-1, 2] == 1))
 
 
-def _pad(sketches, lengths):
-    batch, width = len(sketches), int(lengths.max())
-    padded = np.zeros((batch, width, 3), dtype=np.float32)
+def pad_sketches(sketches) -> tuple:
+    """Stacks `[n_b, 3]` sketches into zero-padded float32 `[B, max n_b, 3]` and lengths `[B]`."""
+    lengths = np.fromiter((len(sketch) for sketch in sketches), dtype=np.int64,
+                          count=len(sketches))
+    padded = np.zeros((len(sketches), int(lengths.max()), 3), dtype=np.float32)
     for row, sketch in enumerate(sketches):
         padded[row, : len(sketch)] = sketch
-    return padded
+    return padded, lengths
 
 
 def _segment_cumsum(values: np.ndarray, segment: np.ndarray, position: np.ndarray) -> np.ndarray:
@@ -106,11 +108,17 @@ class BatchBuilder:
         self.sizes = sizes
 
     def build(self, sketches, bounds, prob: float, normals) -> dict:
+        """Steps B–I for a list of sketches; see `build_padded` (`sketches[b]` is `[n_b, 3]`)."""
+        padded, lengths = pad_sketches(sketches)
+        return self.build_padded(padded, lengths, bounds, prob, normals)
+
+    def build_padded(self, padded, lengths, bounds, prob: float, normals) -> dict:
         """Steps B–I for one batch.
 
         Args:
-            sketches: list of B float32 arrays `[n_b, 3]` (normalised offsets, augmented if
-                training); `n_b <= T`.
+            padded: float32 `[B, W, 3]` normalised offsets (augmented if training), zero rows
+                past each sketch's length.
+            lengths: int `[B]` rows per sketch, each `<= T`.
             bounds: `[B]` noise bounds (larger side of the origin-inclusive box, step A).
             prob: reorganisation strength (`re_scale`; 0 for clean batches).
             normals: list of B float64 arrays `[noise_draws_needed(sketch)]` of standard normal
@@ -126,12 +134,11 @@ class BatchBuilder:
             `seq_len` int32 `[B]` points per sketch.
         """
         sizes = self.sizes
-        lengths = np.asarray([len(sketch) for sketch in sketches], dtype=np.int64)
+        lengths = np.asarray(lengths, dtype=np.int64)
         if lengths.max() > sizes.max_seq_len:
             raise ValueError(
                 f"a sketch has {lengths.max()} points, more than max_seq_len={sizes.max_seq_len}"
             )
-        padded = _pad(sketches, lengths)
         valid = np.arange(padded.shape[1]) < lengths[:, None]
         pen = padded[..., 2]
         offsets = _undo_stroke_shuffle(padded[..., :2].copy(), pen, valid, lengths)

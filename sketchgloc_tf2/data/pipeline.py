@@ -16,7 +16,12 @@ import tensorflow as tf
 from absl import logging
 
 from sketchgloc_tf2.data import augmentation, quickdraw
-from sketchgloc_tf2.data.batching import BatchBuilder, BatchSizes, noise_draws_needed
+from sketchgloc_tf2.data.batching import (
+    BatchBuilder,
+    BatchSizes,
+    noise_draws_needed,
+    pad_sketches,
+)
 from sketchgloc_tf2.errors import SketchDataError
 from sketchgloc_tf2.hparams import HParams
 
@@ -120,23 +125,26 @@ class SketchBatcher:
         return len(self.split)
 
     def batch(self, indices, prob: float, rng: np.random.RandomState) -> dict:
-        """The batch of `indices` with reorganisation strength `prob` (see `BatchBuilder.build`)."""
-        sketches, bounds, normals = [], [], []
-        hparams = self.hparams
-        for index in indices:
-            sketch = self.split.strokes[index]
+        """The batch of `indices` with reorganisation strength `prob` (see `BatchBuilder.build`).
+
+        Random numbers are drawn per sketch in upstream's order (augmentation uniforms, then the
+        reorganisation normals, whose count does not depend on the augmentation).
+        """
+        sketches = [self.split.strokes[index] for index in indices]
+        uniforms, normals = [], []
+        for sketch in sketches:
             if self.augment:
-                uniforms = rng.random_sample(augmentation.uniforms_needed(len(sketch)))
-                sketch, bound = augmentation.augment(
-                    sketch, uniforms, hparams.random_scale_factor, hparams.augment_stroke_prob,
-                    self.scale_factor,
-                )
-            else:
-                bound = augmentation.noise_bound(sketch)
-            sketches.append(sketch)
-            bounds.append(bound)
+                uniforms.append(rng.random_sample(augmentation.uniforms_needed(len(sketch))))
             normals.append(rng.standard_normal(noise_draws_needed(sketch)))
-        return self.builder.build(sketches, bounds, prob, normals)
+        padded, lengths = pad_sketches(sketches)
+        if self.augment:
+            hparams = self.hparams
+            padded, lengths, bounds = augmentation.augment(
+                padded, lengths, uniforms, hparams.random_scale_factor,
+                hparams.augment_stroke_prob, self.scale_factor)
+        else:
+            bounds = augmentation.noise_bounds(padded)
+        return self.builder.build_padded(padded, lengths, bounds, prob, normals)
 
     def num_eval_batches(self, batch_size: int) -> int:
         """Upstream's validation/test batch count: only full batches, in order."""

@@ -33,9 +33,9 @@ _TABLE = np.stack(
 _MISSING = len(_TABLE) - 1
 
 
-def grid_position(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """0 where `values < low`, 2 where `values > high`, else 1 (ties count as inside)."""
-    return 1 + (values > high).astype(np.int64) - (values < low).astype(np.int64)
+def grid_offset(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Grid cell minus one: -1 where `values < low`, +1 where `values > high`, else 0 (int8)."""
+    return (values > high).view(np.int8) - (values < low).view(np.int8)
 
 
 def relation_boxes(bounds: np.ndarray, node_mask: np.ndarray) -> np.ndarray:
@@ -51,10 +51,11 @@ def relation_boxes(bounds: np.ndarray, node_mask: np.ndarray) -> np.ndarray:
     """
     min_x, max_x, min_y, max_y = (bounds[..., k] for k in range(4))
 
-    def grid(values, low, high):
-        return grid_position(values[:, None, :], low[:, :, None], high[:, :, None])
+    def offset(values, low, high):
+        return grid_offset(values[:, None, :], low[:, :, None], high[:, :, None])
 
-    code = grid(min_x, min_x, max_x) * 27 + grid(max_x, min_x, max_x) * 9
-    code += grid(min_y, min_y, max_y) * 3 + grid(max_y, min_y, max_y)
+    code = offset(min_x, min_x, max_x) * np.int8(27) + offset(max_x, min_x, max_x) * np.int8(9)
+    code += offset(min_y, min_y, max_y) * np.int8(3) + offset(max_y, min_y, max_y)
+    code += np.int8(40)
     pair_mask = node_mask[:, :, None] & node_mask[:, None, :]
-    return _TABLE[np.where(pair_mask, code, _MISSING)]
+    return _TABLE[np.where(pair_mask, code, np.int8(_MISSING))]
