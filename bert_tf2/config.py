@@ -63,6 +63,10 @@ UNUSED_KEYS = {
     "num_val_samples": "sized upstream's start-up 'check loaders', which the port omits (B32)",
     "num_display_samples": "TensorBoard sketch images are not rendered by the port",
     "output_all_states": "had no effect upstream (only the last layer is returned)",
+    "output_attentions": "True crashes upstream (B21); the trainer never asks for attention maps "
+                         "(SketchBertEncoder(..., output_attentions=True) returns them)",
+    "type_size": "discrete input embedding only, which is not ported (B24)",
+    "embed_pool_type": "discrete input embedding only, which is not ported (B24)",
     "keep_multihead_output": "had no effect upstream (never forwarded)",
 }
 
