@@ -331,8 +331,10 @@ class Trainer:
         """One pass over the evaluation split; returns losses and metrics (floats).
 
         Losses: the terms with weight > 0 (upstream's "valid losses"), averaged over batches
-        weighted by their number of real examples, plus `total`. Metrics: `accuracy_1/5` with
-        `sketchclsinput`, `retrieval_1/5/10` and `map` with `sketchretrieval`.
+        weighted by their number of real examples, plus `total`. The final batch is padded to
+        the fixed batch size with copies of item 0 (static shapes for XLA); its loss terms
+        include those copies, while the metrics use real examples only. Metrics: `accuracy_1/5`
+        with `sketchclsinput`, `retrieval_1/5/10` and `map` with `sketchretrieval` (anchors).
         """
         split = split or self.config.eval_split
         if split not in self._eval_data:

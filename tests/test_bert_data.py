@@ -298,7 +298,7 @@ def _array_sketches(num_classes=3, per_class=5, seed=0):
     return memmap.ArraySketches(np.concatenate(sketches), offsets, labels)
 
 
-@pytest.mark.parametrize("tasks,triplet", [(("maskrec",), False),
+@pytest.mark.parametrize("tasks,triplet", [(("maskrec",), False), (("sketchclsinput",), False),
                                            (("maskrec", "sketchclsinput", "sketchretrieval"),
                                             True)])
 def test_pipeline_shapes_and_determinism(tasks, triplet):
@@ -325,6 +325,9 @@ def test_pipeline_shapes_and_determinism(tasks, triplet):
     member = (lambda x: x[0]) if triplet else (lambda x: x)
     np.testing.assert_array_equal(member(batch["mask_input"])[..., tokens:, :],
                                   member(batch["stroke"]) * member(batch["mask"]))
+    if tasks == ("sketchclsinput",):
+        np.testing.assert_array_equal(batch["mask_input"][:, 0, :], -1)
+        np.testing.assert_array_equal(batch["segment"][:, 0], 0)
     if triplet:
         labels = builder.sketches.labels
         anchor, positive, negative = batch["index"]
