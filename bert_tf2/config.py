@@ -72,7 +72,7 @@ UNUSED_KEYS = {
 
 
 class _IncludeLoader(yaml.Loader):
-    """PyYAML full Loader with the upstream `!include` tag (paths relative to the including file)."""
+    """PyYAML full Loader plus upstream's `!include` tag (path relative to the including file)."""
 
     def __init__(self, stream, root):
         self._root = root

@@ -311,7 +311,8 @@ def test_pipeline_shapes_and_determinism(tasks, triplet):
     lead = (3, 4) if triplet else (4,)
     tokens = options.num_tokens
     expected = {"mask_input": (lead + (32 + tokens, 5), np.float32),
-                "stroke": (lead + (32, 5), np.float32), "segment": (lead + (32 + tokens,), np.int64),
+                "stroke": (lead + (32, 5), np.float32),
+                "segment": (lead + (32 + tokens,), np.int64),
                 "length_mask": (lead + (32 + tokens,), np.float32),
                 "mask": (lead + (32, 5), np.float32), "target": (lead, np.int64),
                 "index": (lead, np.int64), "valid": ((4,), np.float32)}

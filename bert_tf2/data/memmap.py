@@ -1,4 +1,4 @@
-"""QuickDraw memmap datasets: the builder, the split-leak check and the sketch index (spec §2.2-2.3).
+"""QuickDraw memmap datasets: builder, split-leak check and sketch index (spec §2.2-2.3).
 
 File layout (identical to upstream's `generate_dataset.py`, so memmaps built by either tool load
 in both):
