@@ -233,6 +233,17 @@ def test_leaky_memmaps_are_detected_and_fixable(tmp_path):
                          offset_path]) == 1
 
 
+def test_upstream_cwd_relative_sum_paths(tmp_path, monkeypatch):
+    contents, sum_path, offset_path = _build_synthetic(tmp_path)
+    (tmp_path / "sums").mkdir()
+    legacy_sum = tmp_path / "sums" / "memmap_sum.txt"  # paths relative to the CWD, not to it
+    legacy_sum.write_text("".join(f"clean/memmap/{name}.dat\t0\n" for name in ("cat", "dog")))
+    monkeypatch.chdir(tmp_path)
+    sketches = memmap.MemmapSketches(str(legacy_sum), offset_path, "test")
+    assert sketches.class_names == ["cat", "dog"]
+    np.testing.assert_array_equal(sketches.sketch(3), contents["dog"]["test"][0])
+
+
 def test_memmap_cli_positional(tmp_path):
     rng = np.random.default_rng(0)
     _write_npz(tmp_path / "a.npz", rng)

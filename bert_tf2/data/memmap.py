@@ -194,8 +194,15 @@ def read_sum_file(sum_path: str):
 
 
 def resolve_data_path(path: str, sum_path: str) -> str:
-    """A sum-file path as written: absolute, CWD-relative (upstream), else sum-folder-relative."""
-    if os.path.isabs(path) or os.path.exists(path):
+    """Resolves a sum-file class path (`.../<cls>.dat`, whose split files hold the data).
+
+    Absolute paths are kept; a relative path is taken relative to the working directory when
+    its split files are there (upstream's convention), else relative to the sum file's folder
+    (this builder's convention).
+    """
+    if os.path.isabs(path):
+        return path
+    if any(os.path.exists(split_data_path(path, split)) for split in SPLITS):
         return path
     return os.path.join(os.path.dirname(os.path.abspath(sum_path)), path)
 
