@@ -114,6 +114,8 @@ def triplet_loss(anchor, positive, negative, margin):
     Returns:
         float32 scalar.
     """
+    anchor, positive, negative = (ops.cast(value, "float32")
+                                  for value in (anchor, positive, negative))
     positive_distance = ops.sqrt(ops.sum(ops.square(anchor - positive + TRIPLET_EPSILON), -1))
     negative_distance = ops.sqrt(ops.sum(ops.square(anchor - negative + TRIPLET_EPSILON), -1))
     return ops.mean(ops.maximum(positive_distance - negative_distance + margin, 0.0))

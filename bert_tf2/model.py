@@ -89,7 +89,7 @@ class SketchBertEncoder(keras.Model):
 
     def call(self, input_states, attention_mask=None, segments=None, training=None,
              output_all_states=False, output_attentions=False):
-        input_states = ops.cast(input_states, "float32")
+        input_states = ops.cast(input_states, self.compute_dtype)
         if attention_mask is None:
             attention_mask = ops.ones(ops.shape(input_states)[:2], dtype="float32")
         point_embedding, embedding_sum, encoder_input = self.embedding(

@@ -307,3 +307,26 @@ def test_forward_compiles_with_xla():
     eager = model(inputs, training=False)
     for task, value in compiled(inputs).items():
         np.testing.assert_allclose(value, eager[task], atol=1e-5)
+
+
+def test_mixed_bfloat16_policy_runs_and_stays_close():
+    config = small_config()
+    keras.utils.set_random_seed(2)
+    reference = build_model(config)
+    batch = random_batch(config, members=3)
+    expected = reference(batch, training=False)
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = build_model(config)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    model.set_weights(reference.get_weights())
+    with tf.GradientTape() as tape:
+        total, _ = compute_losses(model(batch, training=True), batch,
+                                  LossSettings.from_config(config))
+    gradients = tape.gradient(total, model.trainable_variables)
+    assert all(g is not None and g.dtype == tf.float32 for g in gradients)
+    actual = model(batch, training=False)
+    for task in expected:
+        np.testing.assert_allclose(np.asarray(actual[task], np.float32), expected[task],
+                                   atol=0.15, rtol=0.05)

@@ -36,7 +36,8 @@ class SketchSelfAttention(keras.layers.Layer):
 
     Head `h` uses features `h * d ... (h + 1) * d - 1` of the query/key/value projections
     (`d = hidden_dim / num_heads`); scores are divided by `sqrt(d)`, the additive bias is added,
-    softmax runs over keys and dropout is applied to the probabilities.
+    softmax runs over keys (in float32 whatever the compute dtype) and dropout is applied to the
+    probabilities.
 
     Args:
         num_heads: number of heads `A`; must divide `hidden_dim`.
@@ -82,8 +83,9 @@ class SketchSelfAttention(keras.layers.Layer):
         key = self._split_heads(self.key(hidden_states))
         value = self._split_heads(self.value(hidden_states))
         scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))
-        scores = scores / math.sqrt(self.head_dim) + bias
-        probabilities = self.dropout(ops.softmax(scores, axis=-1), training=training)
+        scores = ops.cast(scores, "float32") / math.sqrt(self.head_dim) + ops.cast(bias, "float32")
+        probabilities = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
+        probabilities = self.dropout(probabilities, training=training)
         context = ops.transpose(ops.matmul(probabilities, value), (0, 2, 1, 3))
         batch, length = ops.shape(context)[0], ops.shape(context)[1]
         return ops.reshape(context, (batch, length, self.hidden_dim)), probabilities

@@ -77,7 +77,7 @@ class PositionEmbedding(keras.layers.Layer):
 
     def call(self, embeddings):
         length = ops.shape(embeddings)[1]
-        return embeddings + self.table[None, :length, :]
+        return embeddings + ops.cast(self.table[None, :length, :], embeddings.dtype)
 
     def get_config(self):
         config = super().get_config()
@@ -113,7 +113,8 @@ class SegmentEmbedding(keras.layers.Layer):
             initializer=keras.initializers.RandomNormal(0.0, 1.0))
 
     def call(self, embeddings, segments):
-        return embeddings + ops.take(self.table, ops.cast(segments, "int32"), axis=0)
+        rows = ops.take(self.table, ops.cast(segments, "int32"), axis=0)
+        return embeddings + ops.cast(rows, embeddings.dtype)
 
     def get_config(self):
         config = super().get_config()
