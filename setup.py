@@ -24,6 +24,7 @@ setuptools.setup(
     python_requires=">=3.10",
     packages=setuptools.find_packages(include=["sketchgloc_tf2*", "bert_tf2*", "flags*"]),
     py_modules=["train", "sample_abs", "retrieval"],
+    package_data={"bert_tf2": ["configs/*.yml"]},
     install_requires=_requirements(),
     extras_require={
         "torch": ["torch>=2.1"],

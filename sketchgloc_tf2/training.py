@@ -1,0 +1,354 @@
+"""The SketchGloc training loop: upstream's epochs, validation and early stopping, XLA-compiled.
+
+Upstream semantics kept (spec §4): Adam with TF1 defaults (epsilon 1e-8); every gradient clipped
+to norm `grad_clip` on its own; the learning rate `(lr - min_lr) · decay_rate^1 + min_lr`, constant
+because upstream never advances its step counter (`lr_decay=True` makes it decay per step);
+epochs of `ceil(M/B) - 1` shuffled batches; validation every `save_every` epochs on the clean
+validation batches with the evaluation model (z = μ, batch norm on moving statistics, pen loss
+masked); a checkpoint at each improvement; early stop after 5 validations without improvement.
+
+What the port adds: `num_steps` is honoured as an upper bound; the resumable training state
+(weights, optimizer, random-generator states, epoch, step, best loss, patience) is saved at each
+epoch end and every `save_state_steps` steps, and `resume=True` continues exactly where the run
+stopped; every file is written atomically; a non-finite loss stops the run with a clear message
+and the last good checkpoint intact; TensorBoard scalars `Train_Cost`, `Valid_Cost`, `Test_Cost`,
+`Learning_Rate` under `log_root`; a progress bar; a PNG grid of reconstructions at each new best.
+
+Files under `log_root`: `model_config.json` and `model.weights.h5` (the best model: together they
+are a CHECKPOINT_DIR every tool accepts), `para.npz` (upstream's best loss, epoch and step count),
+`state/` (the resumable state), `reconstructions/epoch_<e>.png`, TensorBoard event files.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from sketchgloc_tf2 import hparams as hparams_lib
+from sketchgloc_tf2.convert import CONFIG_NAME, WEIGHTS_NAME
+from sketchgloc_tf2.data import pipeline
+from sketchgloc_tf2.errors import SketchError
+from sketchgloc_tf2.model import BATCH_KEYS, SketchGlocModel
+
+PATIENCE = 5
+MAX_EPOCHS = 100000
+LOG_EVERY_STEPS = 20
+STATE_DIR = "state"
+STATE_FILE = "training_state.json"
+
+
+class TrainingDivergedError(SketchError, RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@keras.saving.register_keras_serializable(package="sketchgloc_tf2")
+class UpstreamLearningRate(keras.optimizers.schedules.LearningRateSchedule):
+    """`(learning_rate - min_learning_rate) · decay_rate^k + min_learning_rate`.
+
+    Upstream's exponent k is a step variable initialised to 1 and never incremented, so the rate
+    is constant (0.0009999901 with the defaults). With `decay=True`, k = 1 + optimizer step.
+
+    Args:
+        learning_rate: initial rate.
+        min_learning_rate: floor.
+        decay_rate: per-step decay base.
+        decay: advance the exponent with the optimizer step.
+    """
+
+    def __init__(self, learning_rate, min_learning_rate, decay_rate, decay=False):
+        self.learning_rate = learning_rate
+        self.min_learning_rate = min_learning_rate
+        self.decay_rate = decay_rate
+        self.decay = decay
+
+    def __call__(self, step):
+        exponent = 1.0 + tf.cast(step, tf.float32) if self.decay else tf.constant(1.0)
+        span = self.learning_rate - self.min_learning_rate
+        return span * tf.pow(tf.constant(self.decay_rate, tf.float32), exponent) + (
+            self.min_learning_rate)
+
+    def get_config(self):
+        return {
+            "learning_rate": self.learning_rate,
+            "min_learning_rate": self.min_learning_rate,
+            "decay_rate": self.decay_rate,
+            "decay": self.decay,
+        }
+
+
+@dataclasses.dataclass
+class Progress:
+    """Counters saved with the resumable state.
+
+    Attributes:
+        epoch: epochs completed (upstream's `epoch`, also the number in `vector-<epoch>`).
+        step_in_epoch: batches of the current epoch already trained.
+        count: training steps so far (upstream's `count`).
+        best_valid_loss: best validation loss so far (upstream's initial value 1e20).
+        patience: validations since the last improvement (upstream's `cnt`).
+        best_epoch: epoch of the best checkpoint (-1: none yet).
+    """
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    count: int = 0
+    best_valid_loss: float = 1e20
+    patience: int = 0
+    best_epoch: int = -1
+
+
+def atomic_save_weights(model: keras.Model, path: str) -> None:
+    """Writes `model.weights.h5` through a temporary file and a rename."""
+    temporary = path + ".partial.weights.h5"
+    model.save_weights(temporary)
+    os.replace(temporary, path)
+
+
+def atomic_savez(path: str, **arrays) -> None:
+    """`numpy.savez` through a temporary file and a rename."""
+    temporary = path + ".partial.npz"
+    np.savez(temporary, **arrays)
+    os.replace(temporary, path)
+
+
+def make_optimizer(hparams: hparams_lib.HParams) -> keras.optimizers.Optimizer:
+    """Adam as upstream's `tf.train.AdamOptimizer` (epsilon 1e-8) on the upstream rate."""
+    schedule = UpstreamLearningRate(hparams.learning_rate, hparams.min_learning_rate,
+                                    hparams.decay_rate, decay=hparams.lr_decay)
+    return keras.optimizers.Adam(learning_rate=schedule, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+
+
+def model_inputs(batch: dict) -> dict:
+    """The five arrays the model reads, from a pipeline batch."""
+    return {key: batch[key] for key in BATCH_KEYS}
+
+
+class Trainer:
+    """Trains a SketchGloc model on prepared data.
+
+    Args:
+        prepared: `PreparedData` (its hparams carry the sizes and scale factor).
+        log_root: output folder.
+        save_state_steps: save the resumable state every this many steps (0: epoch ends only).
+        verbose: show a progress bar per epoch.
+    """
+
+    def __init__(self, prepared: pipeline.PreparedData, log_root: str,
+                 save_state_steps: int = 500, verbose: bool = True):
+        self.prepared = prepared
+        self.hparams = prepared.hparams
+        self.log_root = log_root
+        self.save_state_steps = save_state_steps
+        self.verbose = verbose
+        hparams = self.hparams
+        keras.utils.set_random_seed(hparams.seed)
+        self.model = SketchGlocModel(hparams)
+        self.optimizer = make_optimizer(hparams)
+        self.optimizer.build(self.model.trainable_variables)
+        self.progress = Progress()
+        self.train_batcher = pipeline.SketchBatcher(prepared.train, hparams, augment=True)
+        self.valid_batcher = pipeline.SketchBatcher(prepared.valid, hparams, augment=False)
+        self.test_batcher = pipeline.SketchBatcher(prepared.test, hparams, augment=False)
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        self.summary_writer = tf.summary.create_file_writer(log_root)
+        self.train_step = tf.function(self._train_step, jit_compile=True)
+        self.eval_step = tf.function(self._eval_step, jit_compile=True)
+
+    def _train_step(self, batch):
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            loss, _ = self.model.compute_loss_from_batch(batch, training=True)
+        gradients = tape.gradient(loss, variables)
+        clipped = [tf.clip_by_norm(gradient, self.hparams.grad_clip) for gradient in gradients]
+        self.optimizer.apply_gradients(zip(clipped, variables))
+        return loss
+
+    def _eval_step(self, batch):
+        loss, _ = self.model.compute_loss_from_batch(batch, training=False)
+        return loss
+
+    def learning_rate(self) -> float:
+        """The rate the next step uses."""
+        return float(self.optimizer.learning_rate)
+
+    # ------------------------------------------------------------------ state
+
+    def _state_dir(self):
+        return os.path.join(self.log_root, STATE_DIR)
+
+    def save_state(self) -> None:
+        """Writes the resumable state: a new checkpoint, then the JSON pointer to it (atomic)."""
+        state_dir = self._state_dir()
+        os.makedirs(state_dir, exist_ok=True)
+        prefix = self.checkpoint.write(os.path.join(state_dir, f"ckpt-{self.progress.count}"))
+        record = dataclasses.asdict(self.progress)
+        record["checkpoint"] = os.path.basename(prefix)
+        hparams_lib.atomic_write_text(os.path.join(state_dir, STATE_FILE),
+                                      json.dumps(record, indent=1))
+        for name in os.listdir(state_dir):
+            if name.startswith("ckpt-") and not name.startswith(record["checkpoint"] + "."):
+                os.remove(os.path.join(state_dir, name))
+
+    def restore_state(self) -> bool:
+        """Restores the last saved state; returns False when `log_root` has none."""
+        path = os.path.join(self._state_dir(), STATE_FILE)
+        if not os.path.exists(path):
+            return False
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+        self.checkpoint.read(os.path.join(self._state_dir(), record.pop("checkpoint"))
+                             ).assert_existing_objects_matched()
+        self.progress = Progress(**record)
+        logging.info("Resumed at epoch %d, step %d of the epoch, %d steps in all, best valid "
+                     "loss %.4f", self.progress.epoch, self.progress.step_in_epoch,
+                     self.progress.count, self.progress.best_valid_loss)
+        return True
+
+    # ------------------------------------------------------------------ evaluation
+
+    def evaluate(self, batcher: pipeline.SketchBatcher) -> float:
+        """Mean evaluation loss over the split's full batches (upstream `evaluate_model`)."""
+        batch_size = self.hparams.batch_size
+        if batcher.num_eval_batches(batch_size) == 0:
+            raise SketchError(
+                f"the split has {len(batcher)} sketches, fewer than batch_size={batch_size}: "
+                "no full batch to evaluate; lower batch_size")
+        losses = [float(self.eval_step(model_inputs(batch)))
+                  for batch in pipeline.eval_dataset(batcher, batch_size)]
+        return float(np.mean(losses))
+
+    def _write_scalar(self, tag, value, step):
+        with self.summary_writer.as_default():
+            tf.summary.scalar(tag, value, step=step)
+
+    def _save_best(self, valid_loss: float) -> None:
+        progress = self.progress
+        progress.best_valid_loss = valid_loss
+        progress.best_epoch = progress.epoch
+        progress.patience = 0
+        start = time.time()
+        atomic_save_weights(self.model, os.path.join(self.log_root, WEIGHTS_NAME))
+        atomic_savez(os.path.join(self.log_root, "para.npz"), best_valid_loss=valid_loss,
+                     epoch=progress.epoch, count=progress.count)
+        logging.info("Saved the best model of epoch %d (valid loss %.4f) in %.2fs",
+                     progress.epoch, valid_loss, time.time() - start)
+        self._write_reconstructions()
+        test_loss = self.evaluate(self.test_batcher)
+        logging.info("Test_cost: %.4f", test_loss)
+        self._write_scalar("Test_Cost", test_loss, progress.count)
+
+    def _write_reconstructions(self) -> None:
+        from sketchgloc_tf2 import pictures  # imported late: matplotlib is only needed here
+
+        batch_size = self.hparams.batch_size
+        batch = self.test_batcher.batch(np.arange(batch_size), 0.0, np.random.RandomState(0))
+        path = os.path.join(self.log_root, "reconstructions", f"epoch_{self.progress.epoch}.png")
+        pictures.reconstruction_grid(self.model, self.hparams, batch, path)
+
+    def validate(self, counts_for_patience: bool = True) -> float:
+        """Upstream's validation block; saves the model on improvement."""
+        progress = self.progress
+        logging.info("Best_valid_loss: %.4f", progress.best_valid_loss)
+        start = time.time()
+        valid_loss = self.evaluate(self.valid_batcher)
+        logging.info("Valid_cost: %.4f, Lil: %.4f, Time_taken: %.4f", valid_loss, valid_loss,
+                     time.time() - start)
+        self._write_scalar("Valid_Cost", valid_loss, progress.count)
+        if valid_loss < progress.best_valid_loss:
+            self._save_best(valid_loss)
+        elif counts_for_patience:
+            progress.patience += 1
+        return valid_loss
+
+    # ------------------------------------------------------------------ training
+
+    def _check_finite(self, loss: float) -> None:
+        if math.isfinite(loss):
+            return
+        progress = self.progress
+        raise TrainingDivergedError(
+            f"training loss is {loss} at epoch {progress.epoch}, step {progress.step_in_epoch} "
+            f"({progress.count} steps in all); stopped without saving. The last good best model "
+            f"({os.path.join(self.log_root, WEIGHTS_NAME)}, epoch {progress.best_epoch}) and "
+            f"resume state ({self._state_dir()}) are intact. Lower learning_rate or grad_clip "
+            f"and continue with --resume_training.")
+
+    def train_epoch(self) -> bool:
+        """Trains the rest of the current epoch; returns False when `num_steps` stopped it."""
+        hparams, progress = self.hparams, self.progress
+        num_batches = self.train_batcher.num_train_batches(hparams.batch_size)
+        dataset = pipeline.training_dataset(
+            self.train_batcher, hparams.batch_size, hparams.re_scale, hparams.seed,
+            progress.epoch, progress.step_in_epoch)
+        progbar = keras.utils.Progbar(num_batches, verbose=1 if self.verbose else 0,
+                                      stateful_metrics=["loss"])
+        progbar.update(progress.step_in_epoch)
+        start = time.time()
+        for batch in dataset:
+            learning_rate = self.learning_rate()
+            loss = float(self.train_step(model_inputs(batch)))
+            self._check_finite(loss)
+            progress.count += 1
+            progress.step_in_epoch += 1
+            progbar.update(progress.step_in_epoch, [("loss", loss)])
+            self._write_scalar("Train_Cost", loss, progress.count)
+            self._write_scalar("Learning_Rate", learning_rate, progress.count)
+            if progress.step_in_epoch % LOG_EVERY_STEPS == 0:
+                logging.info("Epoch: %d, Step: %d, Lil: %.4f, Time: %.4f", progress.epoch,
+                             progress.step_in_epoch, loss, time.time() - start)
+                start = time.time()
+            if progress.count >= hparams.num_steps:
+                return False
+            if self.save_state_steps and progress.count % self.save_state_steps == 0:
+                self.save_state()
+        progress.epoch += 1
+        progress.step_in_epoch = 0
+        return True
+
+    def run(self) -> Progress:
+        """Trains until early stopping, `num_steps` or `MAX_EPOCHS`; returns the final counters."""
+        hparams, progress = self.hparams, self.progress
+        if self.train_batcher.num_train_batches(hparams.batch_size) == 0:
+            raise SketchError(
+                f"{len(self.train_batcher)} training sketches make no batch of "
+                f"batch_size={hparams.batch_size}; lower batch_size or add data")
+        while progress.epoch < MAX_EPOCHS:
+            if not self.train_epoch():
+                logging.info("Reached num_steps=%d", hparams.num_steps)
+                self.validate(counts_for_patience=False)
+                self.save_state()
+                break
+            if progress.epoch % hparams.save_every == 0:
+                self.validate()
+            self.save_state()
+            if progress.patience >= PATIENCE:
+                logging.info("No improvement in %d validations: stopping", PATIENCE)
+                break
+        self.summary_writer.flush()
+        return progress
+
+
+def start_run(data_dir: str, log_root: str, hparams: hparams_lib.HParams, resume: bool = False,
+              save_state_steps: int = 500, verbose: bool = True) -> Trainer:
+    """Prepares data, writes `model_config.json` and builds a `Trainer` (restored if `resume`).
+
+    On resume, `log_root/model_config.json` provides the hparams (the caller applies command-line
+    overrides before); the sizes are recomputed from the data as upstream does.
+    """
+    os.makedirs(log_root, exist_ok=True)
+    prepared = pipeline.prepare_data(data_dir, hparams)
+    hparams_lib.save_config(prepared.hparams, os.path.join(log_root, CONFIG_NAME))
+    trainer = Trainer(prepared, log_root, save_state_steps, verbose)
+    if resume and not trainer.restore_state():
+        logging.warning("--resume_training: no saved state in %s; starting from scratch",
+                        log_root)
+    elif not resume and os.path.isdir(trainer._state_dir()):
+        shutil.rmtree(trainer._state_dir())
+    return trainer
