@@ -11,7 +11,10 @@ Each cell keeps its whole state in one tensor with the upstream layout:
 
 For speed the input half of every gate pre-activation is separated from the recurrent half:
 `project_inputs(x)` may be applied to a whole sequence at once (one big matmul outside the time
-loop) and `recurrent_step(projected, state, dropout_seed)` performs the rest of one step.
+loop) and `recurrent_step(projected, state, dropout_seed, weights)` performs the rest of one step.
+`step_weights()` reads (and fuses) the weights the step needs once, outside the time loop, so the
+loop body only captures loop-invariant tensors: reading variables inside the body would make the
+gradient keep one copy of every weight per time step.
 `call(inputs, states, training)` chains the two for a single step (Keras RNN-cell interface).
 `run_recurrences` runs one or several cells over time in a single `tf.while_loop`.
 
@@ -161,7 +164,7 @@ class _RecurrentCell(keras.layers.Layer):
         """
         state = states[0] if isinstance(states, (list, tuple)) else states
         output, new_state = self.recurrent_step(
-            self.project_inputs(inputs), state, self.dropout_seed(training)
+            self.project_inputs(inputs), state, self.dropout_seed(training), self.step_weights()
         )
         return output, [new_state]
 
@@ -215,10 +218,18 @@ class LSTMCell(_RecurrentCell):
         """`[..., input_dim]` -> `[..., 4H]` = `x W_xh + bias`."""
         return project_last_axis(inputs, self.W_xh) + self.bias
 
-    def recurrent_step(self, projected, state, dropout_seed=None):
-        """`projected [B, 4H]`, `state [B, 2H]` -> `(h' [B, H], [c', h'] [B, 2H])`."""
+    def step_weights(self):
+        """Tensors `recurrent_step` reads: `{"W_hh": [H, 4H]}`."""
+        return {"W_hh": tf.convert_to_tensor(self.W_hh)}
+
+    def recurrent_step(self, projected, state, dropout_seed=None, weights=None):
+        """`projected [B, 4H]`, `state [B, 2H]` -> `(h' [B, H], [c', h'] [B, 2H])`.
+
+        `weights` is `step_weights()` (read here when None).
+        """
+        weights = weights or self.step_weights()
         c, h = tf.split(state, 2, axis=1)
-        gates = projected + tf.matmul(h, self.W_hh)
+        gates = projected + tf.matmul(h, weights["W_hh"])
         i, j, f, o = tf.split(gates, 4, axis=1)
         new_c = c * tf.sigmoid(f + self.forget_bias) + tf.sigmoid(i) * self.candidate(j, dropout_seed)
         new_h = tf.tanh(new_c) * tf.sigmoid(o)
@@ -259,21 +270,37 @@ class LayerNormLSTMCell(_RecurrentCell):
         """`[..., input_dim]` -> `[..., 4H]` = `x W_xh`."""
         return project_last_axis(inputs, self.W_xh)
 
-    def recurrent_step(self, projected, state, dropout_seed=None):
-        """`projected [B, 4H]`, `state [B, 2H]` -> `(h' [B, H], [h', c'] [B, 2H])`."""
+    def layer_norm_weights(self):
+        """`{"ln_all_gamma", "ln_all_beta", "ln_c_gamma", "ln_c_beta"}` as tensors."""
+        names = ("ln_all_gamma", "ln_all_beta", "ln_c_gamma", "ln_c_beta")
+        return {name: tf.convert_to_tensor(getattr(self, name)) for name in names}
+
+    def step_weights(self):
+        """Tensors `recurrent_step` reads: `W_hh [H, 4H]` and the layer-norm parameters."""
+        return dict(self.layer_norm_weights(), W_hh=tf.convert_to_tensor(self.W_hh))
+
+    def recurrent_step(self, projected, state, dropout_seed=None, weights=None):
+        """`projected [B, 4H]`, `state [B, 2H]` -> `(h' [B, H], [h', c'] [B, 2H])`.
+
+        `weights` is `step_weights()` (read here when None).
+        """
+        weights = weights or self.step_weights()
         h, c = tf.split(state, 2, axis=1)
         new_h, new_c = self.update_from_preactivation(
-            projected + tf.matmul(h, self.W_hh), c, dropout_seed
+            projected + tf.matmul(h, weights["W_hh"]), c, weights, dropout_seed
         )
         return new_h, tf.concat([new_h, new_c], axis=1)
 
-    def update_from_preactivation(self, preactivation, c, dropout_seed=None):
-        """Layer-normed gates from `[B, 4H]` (before LN) and the old c -> `(h', c')`."""
-        gates = layer_norm_blocks(preactivation, 4, self.ln_all_gamma, self.ln_all_beta)
+    def update_from_preactivation(self, preactivation, c, weights, dropout_seed=None):
+        """Layer-normed gates from `[B, 4H]` (before LN) and the old c -> `(h', c')`.
+
+        `weights` holds the layer-norm tensors (`layer_norm_weights()`).
+        """
+        gates = layer_norm_blocks(preactivation, 4, weights["ln_all_gamma"], weights["ln_all_beta"])
         i, j, f, o = tf.split(gates, 4, axis=1)
         new_c = c * tf.sigmoid(f + self.forget_bias) + tf.sigmoid(i) * self.candidate(j, dropout_seed)
-        new_h = tf.tanh(layer_norm_blocks(new_c, 1, self.ln_c_gamma, self.ln_c_beta)) * tf.sigmoid(o)
-        return new_h, new_c
+        normed_c = layer_norm_blocks(new_c, 1, weights["ln_c_gamma"], weights["ln_c_beta"])
+        return tf.tanh(normed_c) * tf.sigmoid(o), new_c
 
     def output_from_state(self, state):
         """h = first half of `[h, c]`."""
@@ -343,28 +370,57 @@ class HyperLSTMCell(LayerNormLSTMCell):
         weights = tf.concat([self.W_xh, self.hyper_cell.W_xh[: self.input_dim]], axis=1)
         return project_last_axis(inputs, weights)
 
-    def recurrent_step(self, projected, state, dropout_seed=None):
-        """`projected [B, 4H + 4Hh]`, `state [B, 2(H + Hh)]` -> `(h' [B, H], new state)`."""
+    def step_weights(self):
+        """Loop-invariant tensors of one step, fused for few large matmuls.
+
+        `h_kernel [H, 4Hh + 4H]` = `[W_xh_hyper[input_dim:], W_hh]` (both products of h);
+        `z_kernel [Hh, 12E]` = the eight zw kernels then the four zb kernels side by side;
+        plus the hyper sub-cell's tensors under `hyper/...` and this cell's layer norms.
+        """
+        sub = self.hyper_cell
+        z_kernels = tf.concat([self.hyper_zw_kernel, self.hyper_zb_kernel], axis=0)
+        weights = dict(self.layer_norm_weights())
+        weights.update({f"hyper/{name}": value for name, value in sub.layer_norm_weights().items()})
+        weights.update(
+            h_kernel=tf.concat([sub.W_xh[self.input_dim:], self.W_hh], axis=1),
+            hyper_W_hh=tf.convert_to_tensor(sub.W_hh),
+            z_kernel=tf.reshape(tf.transpose(z_kernels, [1, 0, 2]), [self.hyper_num_units, -1]),
+            zw_bias=tf.reshape(self.hyper_zw_bias, [-1]),
+            alpha_kernel=tf.convert_to_tensor(self.hyper_alpha_kernel),
+            beta_kernel=tf.convert_to_tensor(self.hyper_beta_kernel),
+            bias=tf.reshape(self.bias, [4, self.units]),
+        )
+        return weights
+
+    def recurrent_step(self, projected, state, dropout_seed=None, weights=None):
+        """`projected [B, 4H + 4Hh]`, `state [B, 2(H + Hh)]` -> `(h' [B, H], new state)`.
+
+        `weights` is `step_weights()` (read here when None).
+        """
+        weights = weights or self.step_weights()
         units, hyper = self.units, self.hyper_num_units
+        embed = self.hyper_embedding_size
+        blocks, bias_blocks = len(HYPER_NORM_BLOCKS), len(HYPER_BIAS_BLOCKS)
         h, h_hyp, c, c_hyp = tf.split(state, [units, hyper, units, hyper], axis=1)
         x_part, hyper_x_part = tf.split(projected, [4 * units, 4 * hyper], axis=1)
-        sub = self.hyper_cell
-        hyper_pre = (
-            hyper_x_part
-            + tf.matmul(h, sub.W_xh[self.input_dim:])
-            + tf.matmul(h_hyp, sub.W_hh)
-        )
-        new_h_hyp, new_c_hyp = sub.update_from_preactivation(hyper_pre, c_hyp)
+        hyper_h_part, hh = tf.split(tf.matmul(h, weights["h_kernel"]), [4 * hyper, 4 * units], axis=1)
+        hyper_pre = hyper_x_part + hyper_h_part + tf.matmul(h_hyp, weights["hyper_W_hh"])
+        sub_weights = {name[len("hyper/"):]: value for name, value in weights.items()
+                       if name.startswith("hyper/")}
+        new_h_hyp, new_c_hyp = self.hyper_cell.update_from_preactivation(
+            hyper_pre, c_hyp, sub_weights)
 
-        zw = tf.einsum("bk,nke->bne", new_h_hyp, self.hyper_zw_kernel) + self.hyper_zw_bias
-        alpha = tf.einsum("bne,neu->bnu", zw, self.hyper_alpha_kernel)
-        zb = tf.einsum("bk,nke->bne", new_h_hyp, self.hyper_zb_kernel)
-        beta = tf.einsum("bne,neu->bnu", zb, self.hyper_beta_kernel)
+        zw, zb = tf.split(tf.matmul(new_h_hyp, weights["z_kernel"]),
+                          [blocks * embed, bias_blocks * embed], axis=1)
+        zw = tf.reshape(zw + weights["zw_bias"], [-1, blocks, embed])
+        zb = tf.reshape(zb, [-1, bias_blocks, embed])
+        alpha = tf.einsum("bne,neu->bnu", zw, weights["alpha_kernel"])
+        beta = tf.einsum("bne,neu->bnu", zb, weights["beta_kernel"])
         x_blocks = tf.reshape(x_part, [-1, 4, units]) * alpha[:, :4]
-        h_blocks = tf.reshape(tf.matmul(h, self.W_hh), [-1, 4, units]) * alpha[:, 4:] + beta
-        gates = x_blocks + h_blocks + tf.reshape(self.bias, [4, units])
+        h_blocks = tf.reshape(hh, [-1, 4, units]) * alpha[:, 4:] + beta
+        gates = x_blocks + h_blocks + weights["bias"]
         new_h, new_c = self.update_from_preactivation(
-            tf.reshape(gates, [-1, 4 * units]), c, dropout_seed
+            tf.reshape(gates, [-1, 4 * units]), c, weights, dropout_seed
         )
         new_state = tf.concat([new_h, new_h_hyp, new_c, new_c_hyp], axis=1)
         return new_h, new_state
@@ -416,6 +472,7 @@ def run_recurrences(cells, projected, initial_states, lengths=None, dropout_seed
     if num_steps is None:
         num_steps = tf.shape(projected[0])[0]
     dropout_seeds = dropout_seeds or [None] * len(cells)
+    step_weights = [cell.step_weights() for cell in cells]
     inputs = [
         tf.TensorArray(p.dtype, size=num_steps, element_shape=p.shape[1:]).unstack(p)
         for p in projected
@@ -432,7 +489,8 @@ def run_recurrences(cells, projected, initial_states, lengths=None, dropout_seed
             seed = dropout_seeds[k]
             if seed is not None:
                 seed = seed + tf.stack([tf.constant(0, tf.int64), tf.cast(step, tf.int64)])
-            output, new_state = cell.recurrent_step(inputs[k].read(step), states[k], seed)
+            output, new_state = cell.recurrent_step(
+                inputs[k].read(step), states[k], seed, step_weights[k])
             if lengths is not None:
                 new_state = tf.where((step < lengths)[:, None], new_state, states[k])
             new_states.append(new_state)

@@ -100,38 +100,32 @@ def _run_training(model, batch, eps, with_gradients):
 def _validation_loss(bundle_dir, hparams, model):
     """Mean evaluation loss over the full validation batches rebuilt from `BUNDLE/data`.
 
+    Uses the data layer (`sketchgloc_tf2.data.pipeline`): the categories of the config, its stored
+    L, N and scale factor, upstream's clean validation batches in order.
+
     Returns:
         `(loss, None)` or `(None, reason)` when the data layer or the data are unavailable.
     """
     try:
-        from sketchgloc_tf2.data import augmentation, batching, quickdraw
+        from sketchgloc_tf2.data import pipeline
     except ImportError as error:
         return None, f"data layer not available ({error})"
-    needed = (hasattr(quickdraw, "load_data") and hasattr(batching, "BatchBuilder")
-              and hasattr(augmentation, "noise_bound"))
-    if not needed:
-        return None, "data layer lacks load_data / BatchBuilder / noise_bound"
+    if not (hasattr(pipeline, "prepare_data") and hasattr(pipeline, "SketchBatcher")):
+        return None, "data layer lacks prepare_data / SketchBatcher"
     data_dir = os.path.join(bundle_dir, "data")
     if not os.path.isdir(data_dir):
         return None, f"no raw data folder {data_dir}"
-    splits = quickdraw.load_data(data_dir, hparams.categories, hparams.num_per_category)
-    scale = quickdraw.normalizing_scale_factor(splits["train"].strokes)
-    valid = quickdraw.normalize(splits["valid"], scale)
-    builder = batching.BatchBuilder(batching.BatchSizes(
-        hparams.max_seq_len, hparams.max_stroke_len, hparams.max_strokes_num,
-        clip_node_length=hparams.clip_node_length))
+    prepared = pipeline.prepare_data(data_dir, hparams, keep_sizes=True)
+    batcher = pipeline.SketchBatcher(prepared.valid, prepared.hparams, augment=False)
     size = hparams.batch_size
     losses = []
-    for start in range(0, len(valid) - size + 1, size):
-        sketches = valid.strokes[start:start + size]
-        bounds = [augmentation.noise_bound(sketch) for sketch in sketches]
-        normals = [np.zeros(batching.noise_draws_needed(sketch)) for sketch in sketches]
-        arrays = builder.build(sketches, bounds, 0.0, normals)
-        batch = {key: arrays[key] for key in BATCH_KEYS}
-        loss, _ = model.compute_loss_from_batch(batch, training=False)
+    for step in range(batcher.num_eval_batches(size)):
+        indices = np.arange(step * size, (step + 1) * size)
+        arrays = batcher.batch(indices, 0.0, np.random.RandomState(step))
+        loss, _ = model.compute_loss_from_batch({key: arrays[key] for key in BATCH_KEYS}, False)
         losses.append(float(loss))
     if not losses:
-        return None, f"fewer validation sketches ({len(valid)}) than batch_size {size}"
+        return None, f"fewer validation sketches ({len(batcher)}) than batch_size {size}"
     return np.float32(np.mean(losses)), None
 
 
