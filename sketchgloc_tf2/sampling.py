@@ -1,0 +1,490 @@
+"""Sketch generation (spec §5): the compiled batched sampler and the `sample_abs` procedure.
+
+`Sampler` decodes a batch of latent codes into stroke-5 sketches with upstream's algorithm
+(spec §5.3), batched and compiled with XLA: one `tf.while_loop` (`maximum_iterations` =
+`max_seq_len`) runs `SketchGlocModel.decoder_step` and the per-step choice
+
+* mixture component: inverse-CDF draw of a uniform against the tempered weights
+  `softmax(log pi / tau)` (upstream `adjust_pdf` + `get_pi_idx`; the last component if rounding
+  leaves the CDF below the uniform, as upstream's `-1`);
+* position: a bivariate normal with mean `(mu_x, mu_y)` and standard deviations
+  `(sigma_x tau, sigma_y tau)` with correlation rho (spec Q9: upstream scales sigma by
+  `sqrt(tau)^2`, so the covariance by tau^2, as sketch-rnn);
+* pen state: the same tempered inverse-CDF draw on the three pen probabilities, one-hot;
+* greedy mode: argmax of pi, the component mean, argmax of the pen probabilities.
+
+The emitted point (absolute x, y and one-hot pen) is the next step's input. With `stop_at_end`
+a sketch stops at its first end-of-sketch point (every later row is the end token
+`(0, 0, 0, 0, 1)`) and the loop exits when every sketch has stopped; upstream always runs
+`max_seq_len` steps and then keeps the rows before the first end token, which gives the same
+sketch. Random numbers come from stateless generators keyed by `(seed, step)`, so a seed
+reproduces a batch exactly. Upstream drew from Python's and NumPy's global generators, so its
+stochastic samples cannot be matched draw for draw; greedy decoding matches step by step
+(`python -m sketchgloc_tf2.parity BUNDLE --only sample`).
+
+`generate_sample_folder` is upstream's `sample_abs.py` procedure (spec §5.2) on top of it: encode
+the first test sketches of each category (optionally reorganised with `re_scale`), generate from
+z = p_mu and write the upstream output folder.
+"""
+
+import dataclasses
+import os
+import re
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from sketchgloc_tf2 import render
+from sketchgloc_tf2.checkpoint import load_checkpoint_dir
+from sketchgloc_tf2.data.pipeline import SketchBatcher
+from sketchgloc_tf2.errors import SketchCheckpointError, SketchDataError
+from sketchgloc_tf2.model import BATCH_KEYS
+
+START_TOKEN = (0.0, 0.0, 1.0, 0.0, 0.0)
+END_TOKEN = (0.0, 0.0, 0.0, 0.0, 1.0)
+DEFAULT_TEMPERATURE = 0.24
+STEP_ARRAYS = ("pi", "mux", "muy", "sigmax", "sigmay", "corr", "pen", "pen_logits")
+UPSTREAM_COLORS = ("black", "red", "blue", "green", "orange", "cyan", "tomato", "magenta",
+                   "purple", "brown")
+
+
+@dataclasses.dataclass
+class SampleResult:
+    """What one sampler call returns (numpy arrays).
+
+    Attributes:
+        strokes_5d: float32 `[B, T, 5]` emitted points: absolute x, y (normalised units) and the
+            one-hot pen state (down, up, end).
+        lengths: int32 `[B]` points before the first end-of-sketch row (T if none).
+        initial_state: float32 `[B, S]` decoder state before the first step.
+        steps: with `record_steps`, time-major per-step arrays: `input_x [T, B, 5]` (what was
+            fed), `state_out [T, B, S]`, and the mixture `pi`, `mux`, `muy`, `sigmax`,
+            `sigmay`, `corr` `[T, B, K]`, `pen`, `pen_logits` `[T, B, 3]`; otherwise empty.
+    """
+
+    strokes_5d: np.ndarray
+    lengths: np.ndarray
+    initial_state: np.ndarray
+    steps: dict
+
+    def stroke3(self, index: int) -> np.ndarray:
+        """Sketch `index` in upstream's returned format: float64 `[l, 3]` (x, y, pen_up)."""
+        return to_stroke3(self.strokes_5d[index], int(self.lengths[index]))
+
+
+def to_stroke3(strokes_5d: np.ndarray, length: int = None) -> np.ndarray:
+    """Upstream `seq_5d_to_3d` on emitted points: rows before the first end token.
+
+    Args:
+        strokes_5d: `[T, 5]` points (absolute x, y, one-hot pen).
+        length: number of rows to keep; the first end-of-sketch row (or T) when None.
+
+    Returns:
+        float64 `[l, 3]`: absolute x, y, pen-up flag (l can be 0).
+    """
+    strokes_5d = np.asarray(strokes_5d)
+    if length is None:
+        ends = np.flatnonzero(strokes_5d[:, 4] > 0)
+        length = int(ends[0]) if ends.size else len(strokes_5d)
+    result = np.zeros((length, 3), dtype=np.float64)
+    result[:, :2] = strokes_5d[:length, :2]
+    result[:, 2] = strokes_5d[:length, 3]
+    return result
+
+
+def absolute_to_offsets(absolute: np.ndarray, offbyone: bool = False) -> np.ndarray:
+    """Absolute stroke-3 `[l, 3]` to offsets (each row minus the previous; row 0 unchanged).
+
+    Args:
+        absolute: `[l, 3]` absolute x, y and pen flag.
+        offbyone: reproduce upstream retrieval's loop (spec B7), which also subtracts the
+            already differenced last row from row 0: the sketch is translated by minus its last
+            movement (a single point becomes (0, 0)).
+
+    Returns:
+        `[l, 3]` offsets, same dtype.
+    """
+    offsets = np.array(absolute, copy=True)
+    if len(offsets) > 1:
+        offsets[1:, :2] = absolute[1:, :2] - absolute[:-1, :2]
+    if offbyone and len(offsets):
+        offsets[0, :2] -= offsets[-1, :2]
+    return offsets
+
+
+def _tempered_choice(log_probs, temperature, uniform):
+    """Index of the first tempered-CDF entry reaching `uniform` (last index if none).
+
+    Args:
+        log_probs: `[B, C]` log-probabilities (or logits).
+        temperature: scalar tau.
+        uniform: `[B]` in [0, 1).
+
+    Returns:
+        int32 `[B]`.
+    """
+    tempered = tf.nn.softmax(log_probs / temperature, axis=1)
+    below = tf.cast(tf.cumsum(tempered, axis=1) < uniform[:, None], tf.int32)
+    return tf.minimum(tf.reduce_sum(below, axis=1), tf.shape(log_probs)[1] - 1)
+
+
+def choose_points(mixture, temperature, uniforms, normals, greedy):
+    """One sampling step for a batch (spec §5.3 steps 2–4).
+
+    Args:
+        mixture: dict of `[B, K]` `pi`, `mux`, `muy`, `sigmax`, `sigmay`, `corr` and `[B, 3]`
+            `pen`, `pen_logits` (`SketchGlocModel.decoder_step`).
+        temperature: scalar tau.
+        uniforms: `[B, 2]` U[0, 1) draws (mixture component, pen state).
+        normals: `[B, 2]` N(0, 1) draws (position).
+        greedy: argmax decoding (the draws are ignored).
+
+    Returns:
+        float32 `[B, 5]`: absolute x, y and the one-hot pen state.
+    """
+    if greedy:
+        component = tf.argmax(mixture["pi"], axis=1, output_type=tf.int32)
+        pen_state = tf.argmax(mixture["pen"], axis=1, output_type=tf.int32)
+    else:
+        component = _tempered_choice(tf.math.log(mixture["pi"]), temperature, uniforms[:, 0])
+        pen_state = _tempered_choice(
+            tf.nn.log_softmax(mixture["pen_logits"]), temperature, uniforms[:, 1])
+
+    def pick(name):
+        return tf.gather(mixture[name], component, axis=1, batch_dims=1)
+
+    x, y = pick("mux"), pick("muy")
+    if not greedy:
+        sigma_x = pick("sigmax") * temperature
+        sigma_y = pick("sigmay") * temperature
+        rho = pick("corr")
+        x = x + sigma_x * normals[:, 0]
+        y = y + sigma_y * (rho * normals[:, 0] + tf.sqrt(1.0 - tf.square(rho)) * normals[:, 1])
+    pen = tf.one_hot(pen_state, 3, dtype=x.dtype)
+    return tf.concat([x[:, None], y[:, None], pen], axis=1)
+
+
+class Sampler:
+    """Compiled, batched sketch generation from latent codes.
+
+    Args:
+        model: a `SketchGlocModel` (its decoder is used in evaluation mode).
+        max_seq_len: T, decoder steps (upstream: the dataset's longest sketch).
+        temperature: tau (upstream 0.24); ignored in greedy mode.
+        greedy: argmax decoding (upstream root variant's default).
+        stop_at_end: stop each sketch at its first end-of-sketch point; False runs all T steps
+            feeding back every emitted point (the reference bundle's greedy recording does that).
+        jit_compile: compile the loop with XLA.
+    """
+
+    def __init__(self, model, max_seq_len: int, temperature: float = DEFAULT_TEMPERATURE,
+                 greedy: bool = False, stop_at_end: bool = True, jit_compile: bool = True):
+        if max_seq_len <= 0:
+            raise SketchDataError(f"max_seq_len must be positive, got {max_seq_len}")
+        if not greedy and temperature <= 0:
+            raise SketchDataError(f"temperature must be positive, got {temperature}")
+        self.model = model
+        self.max_seq_len = int(max_seq_len)
+        self.temperature = float(temperature)
+        self.greedy = bool(greedy)
+        self.stop_at_end = bool(stop_at_end)
+        self.jit_compile = bool(jit_compile)
+        self._functions = {}
+
+    def _function(self, record_steps):
+        if record_steps not in self._functions:
+            self._functions[record_steps] = tf.function(
+                lambda z, seed: self._decode(z, seed, record_steps),
+                jit_compile=self.jit_compile, reduce_retracing=True)
+        return self._functions[record_steps]
+
+    def __call__(self, z, seed=0, record_steps: bool = False) -> SampleResult:
+        """Generates one sketch per latent code.
+
+        Args:
+            z: `[B, Z]` latent codes.
+            seed: int or a pair of ints; the same seed and z give the same sketches.
+            record_steps: also return every step's inputs, mixture and state (`SampleResult.steps`).
+
+        Returns:
+            `SampleResult`.
+        """
+        z = tf.convert_to_tensor(np.asarray(z, dtype=np.float32))
+        seed = tf.constant(np.resize(np.asarray(seed, dtype=np.int64), 2))
+        outputs = self._function(bool(record_steps))(z, seed)
+        outputs = {name: value.numpy() for name, value in outputs.items()}
+        steps = {name[len("step_"):]: value for name, value in outputs.items()
+                 if name.startswith("step_")}
+        return SampleResult(outputs["strokes_5d"], outputs["lengths"], outputs["initial_state"],
+                            steps)
+
+    def _decode(self, z, seed, record_steps):
+        model, steps = self.model, self.max_seq_len
+        batch = tf.shape(z)[0]
+        dtype = z.dtype
+        temperature = tf.constant(self.temperature, dtype)
+        initial_state = model.initial_state(z)
+        start = tf.tile(tf.constant([START_TOKEN], dtype), [batch, 1])
+        end = tf.tile(tf.constant([END_TOKEN], dtype), [batch, 1])
+        buffers = {"strokes_5d": tf.tile(end[None], [steps, 1, 1])}
+        if record_steps:
+            widths = {name: model.num_components for name in STEP_ARRAYS}
+            widths.update(pen=3, pen_logits=3)
+            for name in STEP_ARRAYS:
+                buffers["step_" + name] = tf.zeros([steps, batch, widths[name]], dtype)
+            buffers["step_input_x"] = tf.zeros([steps, batch, 5], dtype)
+            buffers["step_state_out"] = tf.zeros([steps, batch, initial_state.shape[1]], dtype)
+
+        def body(step, point, state, finished, buffers):
+            mixture, new_state = model.decoder_step(point, z, state)
+            step_seed = tf.random.experimental.stateless_fold_in(seed, step)
+            uniform_seed, normal_seed = tf.unstack(
+                tf.random.experimental.stateless_split(step_seed, 2))
+            uniforms = tf.random.stateless_uniform([batch, 2], uniform_seed, dtype=dtype)
+            normals = tf.random.stateless_normal([batch, 2], normal_seed, dtype=dtype)
+            emitted = choose_points(mixture, temperature, uniforms, normals, self.greedy)
+            if self.stop_at_end:
+                emitted = tf.where(finished[:, None], end, emitted)
+                finished = finished | (emitted[:, 4] > 0)
+            updates = {"strokes_5d": emitted}
+            if record_steps:
+                updates.update({"step_" + name: mixture[name] for name in STEP_ARRAYS})
+                updates["step_input_x"] = point
+                updates["step_state_out"] = new_state
+            buffers = {name: tf.tensor_scatter_nd_update(buffers[name], [[step]], updates[name][None])
+                       for name in buffers}
+            return step + 1, emitted, new_state, finished, buffers
+
+        def keep_going(step, point, state, finished, buffers):
+            if self.stop_at_end:
+                return tf.logical_not(tf.reduce_all(finished))
+            return tf.constant(True)
+
+        _, _, _, _, buffers = tf.while_loop(
+            keep_going, body,
+            (tf.constant(0), start, initial_state, tf.zeros([batch], tf.bool), buffers),
+            maximum_iterations=steps)
+        strokes = tf.transpose(buffers.pop("strokes_5d"), [1, 0, 2])
+        is_end = strokes[:, :, 4] > 0
+        lengths = tf.where(tf.reduce_any(is_end, axis=1),
+                           tf.argmax(tf.cast(is_end, tf.int32), axis=1, output_type=tf.int32),
+                           steps)
+        outputs = dict(buffers)
+        outputs.update(strokes_5d=strokes, lengths=lengths, initial_state=initial_state)
+        return outputs
+
+
+def load_sampling_model(checkpoint_dir: str, ckpt_id: int = 0) -> tuple:
+    """The model and hparams of a CHECKPOINT_DIR, in evaluation mode.
+
+    Args:
+        checkpoint_dir: native checkpoint directory, TF1 checkpoint prefix or folder.
+        ckpt_id: 0 for `checkpoint_dir` itself (its latest checkpoint); otherwise
+            `checkpoint_dir/vector-<ckpt_id>` (a TF1 prefix or a native directory), as upstream
+            root's `sample_abs.py` 6th argument.
+
+    Returns:
+        `(model, hparams)` with `hparams.eval_copy()` (dropout off, `is_training` False).
+    """
+    path = checkpoint_dir
+    if ckpt_id:
+        path = os.path.join(checkpoint_dir, f"vector-{ckpt_id}")
+        if not (os.path.isdir(path) or os.path.exists(path + ".index")):
+            raise SketchCheckpointError(
+                f"{path}: no checkpoint vector-{ckpt_id} in {checkpoint_dir}; pass CKPT_ID 0 for "
+                "the latest one")
+    model, hparams = load_checkpoint_dir(path)
+    return model, hparams.eval_copy()
+
+
+def random_latents(num: int, z_size: int, seed: int) -> np.ndarray:
+    """Unconditional codes z ~ N(0, I): float32 `[num, z_size]`, reproducible from `seed`."""
+    return np.random.RandomState(seed).standard_normal((num, z_size)).astype(np.float32)
+
+
+def encode_mu(model, batch, box_key: str = "input_box") -> np.ndarray:
+    """`p_mu` of a batch (evaluation mode), with `batch[box_key]` as the relation graph.
+
+    Returns:
+        float32 `[B, Z]`.
+    """
+    inputs = {key: batch[key] for key in BATCH_KEYS}
+    inputs["input_box"] = batch[box_key]
+    return model.encode(inputs, training=False)["p_mu"].numpy()
+
+
+def sample_in_batches(sampler: Sampler, z: np.ndarray, batch_size: int, seed: int,
+                      progress: bool = False) -> list:
+    """Generates from many codes in fixed-size batches (one compilation; last batch padded).
+
+    Args:
+        sampler: the `Sampler`.
+        z: `[M, Z]` codes.
+        batch_size: codes per call.
+        seed: base seed; batch k uses the seed pair `(seed, k)`.
+        progress: show a progress bar.
+
+    Returns:
+        List of M float64 `[l, 3]` absolute stroke-3 sketches.
+    """
+    z = np.asarray(z, dtype=np.float32)
+    bar = keras.utils.Progbar(len(z), unit_name="sketch") if progress else None
+    sketches = []
+    for number, begin in enumerate(range(0, len(z), batch_size)):
+        chunk = z[begin:begin + batch_size]
+        padded = np.zeros((batch_size, z.shape[1]), np.float32)
+        padded[:len(chunk)] = chunk
+        result = sampler(padded, seed=(seed, number))
+        sketches.extend(result.stroke3(i) for i in range(len(chunk)))
+        if bar:
+            bar.add(len(chunk))
+    return sketches
+
+
+@dataclasses.dataclass
+class SampleFolderOptions:
+    """Settings of `generate_sample_folder` (the `sample_abs.py` options).
+
+    Attributes:
+        sample_size: test sketches per category (upstream SAMPLE_SIZE).
+        re_scale: reorganisation noise strength applied before encoding (upstream RE_SCALE).
+        temperature: sampling temperature tau.
+        greedy: argmax decoding.
+        seed: seeds the reorganisation noise, unconditional codes and the sampler.
+        conditional: z = p_mu of test sketches; False: z ~ N(0, I).
+        z_ori_clean_strokes: `code_*.npy` encodes the clean chunks with the clean graph; upstream
+            (default False) encodes the reorganised chunks with the clean graph (spec B6).
+        color_by_category: colour strokes by category as upstream (leaks the label into Rec,
+            spec B10); default black.
+        batch_size: codes per compiled sampler call and sketches per encoder call.
+        write_svg: also write upstream's root `c_i.svg` files.
+    """
+
+    sample_size: int = 100
+    re_scale: float = 0.0
+    temperature: float = DEFAULT_TEMPERATURE
+    greedy: bool = False
+    seed: int = 0
+    conditional: bool = True
+    z_ori_clean_strokes: bool = False
+    color_by_category: bool = False
+    batch_size: int = 100
+    write_svg: bool = True
+
+
+def _atomic_save_npy(path, array):
+    temporary = path + ".tmp.npy"
+    np.save(temporary, array)
+    os.replace(temporary, path)
+
+
+def _category_codes(model, batcher, indices, options, rng):
+    """`(z, z_ori)` float32 `[n, Z]` for test sketches `indices` (encoded in chunks)."""
+    z_parts, z_ori_parts = [], []
+    for begin in range(0, len(indices), options.batch_size):
+        chunk = indices[begin:begin + options.batch_size]
+        batch = batcher.batch(chunk, options.re_scale, rng)
+        z_parts.append(encode_mu(model, batch))
+        if options.z_ori_clean_strokes:
+            clean = batcher.batch(chunk, 0.0, np.random.RandomState(0))
+            z_ori_parts.append(encode_mu(model, clean, "box_ori"))
+        else:
+            z_ori_parts.append(encode_mu(model, batch, "box_ori"))
+    return np.concatenate(z_parts), np.concatenate(z_ori_parts)
+
+
+def generate_sample_folder(model, hparams, test_split, output_dir: str,
+                           options: SampleFolderOptions) -> dict:
+    """Upstream `sample_abs.py` (spec §5.2) for already loaded, normalised test data.
+
+    For category c (in `hparams.categories` order) the first `sample_size` test sketches of that
+    category (real per-category offsets, not upstream's 2500 c, spec B15) are encoded with
+    `re_scale` noise; sketch i is generated from its z and written as
+
+    * `OUTPUT_DIR/<category>/c_i.png` and `OUTPUT_DIR/c_i.png`: 48x48 rendering (upstream
+      `draw_strokes` geometry), black unless `color_by_category`; `OUTPUT_DIR/c_i.svg` too;
+    * `OUTPUT_DIR/code_c_i.npy`: float32 `[1, Z]` latent of the clean layout (z_ori, spec B6);
+      for unconditional sampling the z the sketch was generated from;
+    * `OUTPUT_DIR/s_c_i.npy`: float64 `[1, l, 3]` generated sketch, absolute x, y (normalised
+      units) and the pen-up flag.
+
+    Args:
+        model: `SketchGlocModel`.
+        hparams: hparams with categories, sizes and scale factor (from `prepare_data`).
+        test_split: the normalised test `SketchSplit` of those categories.
+        output_dir: created if needed.
+        options: `SampleFolderOptions`.
+
+    Returns:
+        Dict category name -> number of sketches written.
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    rng = np.random.RandomState(options.seed)
+    batcher = SketchBatcher(test_split, hparams, augment=False)
+    sampler = Sampler(model, hparams.max_seq_len, options.temperature, options.greedy)
+    offsets = test_split.category_offsets()
+    written = {}
+    for label, name in enumerate(hparams.categories):
+        available = int(offsets[label + 1] - offsets[label]) if label + 1 < len(offsets) else 0
+        count = min(options.sample_size, available)
+        if count < options.sample_size:
+            logging.warning("category %s has %d test sketches, fewer than the %d asked for",
+                            name, available, options.sample_size)
+        if options.conditional:
+            indices = np.arange(offsets[label], offsets[label] + count)
+            z, z_ori = _category_codes(model, batcher, indices, options, rng)
+        else:
+            z = random_latents(count, hparams.z_size, options.seed * 1000 + label)
+            z_ori = z
+        logging.info("category %d (%s): generating %d sketches", label, name, count)
+        sketches = sample_in_batches(sampler, z, options.batch_size,
+                                     seed=options.seed * 1000 + label, progress=True)
+        color = UPSTREAM_COLORS[label % len(UPSTREAM_COLORS)] if options.color_by_category \
+            else "black"
+        category_dir = os.path.join(output_dir, name)
+        os.makedirs(category_dir, exist_ok=True)
+        for index, sketch in enumerate(sketches):
+            stem = f"{label}_{index}"
+            offsets_3 = absolute_to_offsets(sketch)
+            image = render.to_image(render.rasterize(offsets_3), color)
+            render.save_png(image, os.path.join(category_dir, stem + ".png"))
+            render.save_png(image, os.path.join(output_dir, stem + ".png"))
+            if options.write_svg:
+                render.write_svg(offsets_3, os.path.join(output_dir, stem + ".svg"), color=color)
+            _atomic_save_npy(os.path.join(output_dir, f"code_{stem}.npy"),
+                             z_ori[index].reshape(1, -1).astype(np.float32))
+            _atomic_save_npy(os.path.join(output_dir, f"s_{stem}.npy"), sketch[None])
+        written[name] = len(sketches)
+    return written
+
+
+SAMPLE_FILE = re.compile(r"^(code|s)_(\d+)_(\d+)\.npy$")
+
+
+def list_sample_files(sample_dir: str) -> list:
+    """`(label, index, code_path, sketch_path)` of a sample folder, sorted by label then index.
+
+    Raises:
+        SketchDataError: no `code_*.npy` files, or a code without its `s_*.npy` (or vice versa).
+    """
+    found = {}
+    for name in os.listdir(sample_dir):
+        match = SAMPLE_FILE.match(name)
+        if match:
+            kind, label, index = match.group(1), int(match.group(2)), int(match.group(3))
+            found.setdefault((label, index), {})[kind] = os.path.join(sample_dir, name)
+    if not found:
+        raise SketchDataError(
+            f"{sample_dir}: no code_<c>_<i>.npy / s_<c>_<i>.npy files; write them with "
+            "`python sample_abs.py SAMPLE_SIZE DATASET_ID OUTPUT_DIR RE_SCALE CHECKPOINT_DIR`")
+    rows = []
+    for (label, index), paths in sorted(found.items()):
+        if set(paths) != {"code", "s"}:
+            missing = "s" if "s" not in paths else "code"
+            raise SketchDataError(
+                f"{sample_dir}: {missing}_{label}_{index}.npy is missing (the folder is "
+                "incomplete; regenerate it with sample_abs.py)")
+        rows.append((label, index, paths["code"], paths["s"]))
+    return rows
