@@ -3,7 +3,7 @@
 | task | pooled rows | output |
 |---|---|---|
 | `maskrec` | every row after the `T` special tokens | `[B, L, input_dim]` offsets + pen logits |
-| `sketchclsinput` | the class token (row 1 with a retrieval token, else 0) | `[B, cls_dim]` logits |
+| `sketchclsinput` | the class token (row 1 with a retrieval token, else 0) | `[B, cls_dim]` |
 | `sketchretrieval` | the retrieval token (row 0) | `[B, rel_feat_dim]` features |
 
 The hidden widths come from the config's `rec_layers_setting` / `cls_layers_setting` /

@@ -86,7 +86,8 @@ def maskrec_losses(prediction, stroke, mask, settings):
     stroke = ops.cast(stroke, "float32")
     mask = ops.cast(mask, "float32")
     columns = list(settings.axis_columns)
-    axis_error = ops.abs(ops.take(prediction, columns, axis=-1) - ops.take(stroke, columns, axis=-1))
+    axis_error = ops.abs(
+        ops.take(prediction, columns, axis=-1) - ops.take(stroke, columns, axis=-1))
     axis_masked = ops.take(mask, columns, axis=-1) == 0
     type_error = _cross_entropy(prediction[..., PEN_STATE_COLUMNS],
                                 ops.argmax(stroke[..., PEN_STATE_COLUMNS], axis=-1))

@@ -1,0 +1,76 @@
+"""Shared setup of the Sketch-BERT benchmarks: default config, model and a synthetic batch."""
+
+import os
+import statistics
+import time
+
+import numpy as np
+
+from common import REPO
+
+DEFAULT_CONFIG = os.path.join(REPO, "bert_tf2", "configs", "sketch_transformer.yml")
+
+
+def load_benchmark_config(path, overrides):
+    """The YAML config (default: the published 8 x [12, 768, 3072], max_length 250)."""
+    from bert_tf2.config import load_config
+
+    return load_config(path, overrides)
+
+
+def describe(config):
+    """The config fields a measurement reports."""
+    described = {key: config[key] for key in (
+        "model_type", "embed_layers_setting", "max_length", "task_types", "rec_layers_setting")}
+    described.update(num_layers=len(config["layers_setting"]),
+                     layer=config["layers_setting"][0])
+    return described
+
+
+def synthetic_batch(config, batch_size, seed=0):
+    """A stroke-5 batch of the pipeline's layout with random lengths and a 15 % random mask.
+
+    Every row is computed by the dense model regardless of the content, so the timing does not
+    depend on it; the triplet member axis is added when `sketchretrieval` is a task.
+    """
+    from bert_tf2.heads import num_prefix_tokens
+
+    rng = np.random.default_rng(seed)
+    tasks = list(config["task_types"])
+    members = (3,) if "sketchretrieval" in tasks else ()
+    length, tokens = config["max_length"], num_prefix_tokens(tasks)
+    shape = members + (batch_size,)
+    stroke = np.zeros(shape + (length, 5), np.float32)
+    stroke[..., :2] = rng.normal(size=shape + (length, 2))
+    stroke[..., 2] = 1.0
+    mask = (rng.random(shape + (length, 5)) > 0.15).astype(np.float32)
+    lengths = rng.integers(length // 4, length + 1, size=shape)
+    token_rows = np.concatenate([np.full(shape + (1, 5), -2.0), np.full(shape + (1, 5), -1.0)],
+                                axis=-2)[..., 2 - tokens:, :]
+    return {
+        "mask_input": np.concatenate([token_rows, stroke * mask], axis=-2).astype(np.float32),
+        "length_mask": (np.arange(length + tokens) < lengths[..., None] + tokens).astype(
+            np.float32),
+        "stroke": stroke, "mask": mask,
+        "segment": np.zeros(shape + (length + tokens,), np.int64),
+        "target": rng.integers(0, config["cls_dim"], size=shape),
+    }
+
+
+def timed_with_cpu(function):
+    """Wraps `function` so that each call appends its process CPU time (s) to `.cpu_times`.
+
+    The machine may be shared: wall time then depends on other processes, CPU time much less.
+    """
+    def wrapper():
+        start = time.process_time()
+        function()
+        wrapper.cpu_times.append(time.process_time() - start)
+
+    wrapper.cpu_times = []
+    return wrapper
+
+
+def median_cpu_s(wrapper, runs):
+    """Median CPU time of the last `runs` calls of a `timed_with_cpu` wrapper."""
+    return round(statistics.median(wrapper.cpu_times[-runs:]), 6)

@@ -1,0 +1,70 @@
+"""Benchmark: one Sketch-BERT training step (forward with dropout, losses, gradients, Adam).
+
+Default: the published configuration (ALBERT 8 x [12, 768, 3072], max_length 250, maskrec),
+batch 8, PyTorch-style Adam (`TorchAdam`), the whole step XLA-compiled. Upstream (PyTorch, CPU)
+needs about 5.12 s per maskrec step at batch 8.
+
+Run: `python bench/bert_train_step.py [--config FILE.yml] [--batch 8] [--runs 5] [--no_xla]
+[--dtype_policy mixed_bfloat16] [--key=value ...]` (extra `--key=value` flags override config keys).
+"""
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bert_common import (DEFAULT_CONFIG, describe, load_benchmark_config,  # noqa: E402
+                         median_cpu_s, synthetic_batch, timed_with_cpu)
+from common import emit, time_runs  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=DEFAULT_CONFIG)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no_xla", action="store_true", help="plain tf.function, no XLA")
+    parser.add_argument("--dtype_policy", default="float32",
+                        help="Keras dtype policy, e.g. mixed_bfloat16 (float32 = parity numerics)")
+    args, overrides = parser.parse_known_args(argv)
+
+    import tensorflow as tf
+
+    from bert_tf2.losses import LossSettings, compute_losses
+    from bert_tf2.model import build_model
+    from bert_tf2.optimizers import TorchAdam
+
+    import keras
+
+    keras.config.set_dtype_policy(args.dtype_policy)
+    config = load_benchmark_config(args.config, overrides)
+    model = build_model(config)
+    settings = LossSettings.from_config(config)
+    optimizer = TorchAdam(learning_rate=float(config["learning_rate"]))
+    optimizer.build(model.trainable_variables)
+    batch = {key: tf.constant(value) for key, value in synthetic_batch(config, args.batch).items()}
+
+    @tf.function(jit_compile=not args.no_xla)
+    def train_step(values):
+        with tf.GradientTape() as tape:
+            total, _ = compute_losses(model(values, training=True), values, settings)
+        gradients = tape.gradient(total, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return total
+
+    start = time.perf_counter()
+    train_step(batch).numpy()
+    compile_s = time.perf_counter() - start
+    run = timed_with_cpu(lambda: train_step(batch).numpy())
+    times = time_runs(run, runs=args.runs, warmup=1)
+    measured = describe(config) | {"xla": not args.no_xla, "dtype_policy": args.dtype_policy,
+                                   "optimizer": "TorchAdam"}
+    emit("bert_train_step", measured, args.batch, times, items_per_call=args.batch,
+         compile_s=round(compile_s, 3), cpu_s=median_cpu_s(run, args.runs), load_avg_1m=round(os.getloadavg()[0], 2))
+
+
+if __name__ == "__main__":
+    main()
