@@ -27,11 +27,25 @@ def describe(config):
     return described
 
 
-def synthetic_batch(config, batch_size, seed=0):
+def quickdraw_lengths(data_dir):
+    """Row counts (points + start row) of the sketches in `data_dir/*.npz` (all splits)."""
+    import glob
+
+    lengths = []
+    for path in sorted(glob.glob(os.path.join(data_dir, "*.npz"))):
+        with np.load(path, allow_pickle=True, encoding="latin1") as data:
+            for split in ("train", "valid", "test"):
+                if split in data.files:
+                    lengths.extend(len(sketch) + 1 for sketch in data[split])
+    return np.asarray(lengths)
+
+
+def synthetic_batch(config, batch_size, seed=0, lengths=None):
     """A stroke-5 batch of the pipeline's layout with random lengths and a 15 % random mask.
 
     Every row is computed by the dense model regardless of the content, so the timing does not
-    depend on it; the triplet member axis is added when `sketchretrieval` is a task.
+    depend on it; the triplet member axis is added when `sketchretrieval` is a task. `lengths`
+    (optional) is a pool of real sketch row counts to draw the lengths from.
     """
     from bert_tf2.heads import num_prefix_tokens
 
@@ -44,7 +58,10 @@ def synthetic_batch(config, batch_size, seed=0):
     stroke[..., :2] = rng.normal(size=shape + (length, 2))
     stroke[..., 2] = 1.0
     mask = (rng.random(shape + (length, 5)) > 0.15).astype(np.float32)
-    lengths = rng.integers(length // 4, length + 1, size=shape)
+    if lengths is None:
+        lengths = rng.integers(length // 4, length + 1, size=shape)
+    else:
+        lengths = np.minimum(rng.choice(lengths, size=shape), length)
     token_rows = np.concatenate([np.full(shape + (1, 5), -2.0), np.full(shape + (1, 5), -1.0)],
                                 axis=-2)[..., 2 - tokens:, :]
     return {

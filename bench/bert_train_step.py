@@ -31,13 +31,12 @@ def main(argv=None):
                         help="Keras dtype policy, e.g. mixed_bfloat16 (float32 = parity numerics)")
     args, overrides = parser.parse_known_args(argv)
 
+    import keras
     import tensorflow as tf
 
     from bert_tf2.losses import LossSettings, compute_losses
     from bert_tf2.model import build_model
     from bert_tf2.optimizers import TorchAdam
-
-    import keras
 
     keras.config.set_dtype_policy(args.dtype_policy)
     config = load_benchmark_config(args.config, overrides)
@@ -63,7 +62,8 @@ def main(argv=None):
     measured = describe(config) | {"xla": not args.no_xla, "dtype_policy": args.dtype_policy,
                                    "optimizer": "TorchAdam"}
     emit("bert_train_step", measured, args.batch, times, items_per_call=args.batch,
-         compile_s=round(compile_s, 3), cpu_s=median_cpu_s(run, args.runs), load_avg_1m=round(os.getloadavg()[0], 2))
+         compile_s=round(compile_s, 3), cpu_s=median_cpu_s(run, args.runs),
+         load_avg_1m=round(os.getloadavg()[0], 2))
 
 
 if __name__ == "__main__":

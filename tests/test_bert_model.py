@@ -330,3 +330,21 @@ def test_mixed_bfloat16_policy_runs_and_stays_close():
     for task in expected:
         np.testing.assert_allclose(np.asarray(actual[task], np.float32), expected[task],
                                    atol=0.15, rtol=0.05)
+
+
+def test_trimmed_inference_matches_the_full_model_on_real_rows():
+    from bert_tf2.inference import TrimmedPredictor, used_rows
+
+    config = small_config(max_length=30)
+    model = build_model(config)
+    batch = random_batch(config, members=3)
+    batch["length_mask"][..., 9:] = 0.0
+    assert used_rows(batch["length_mask"], 4) == 12
+    full = model(batch, training=False)
+    trimmed = TrimmedPredictor(model, bucket_size=4, jit_compile=False)(batch)
+    for task in ("sketchclsinput", "sketchretrieval"):
+        np.testing.assert_allclose(trimmed[task], full[task], atol=1e-5)
+    assert trimmed["maskrec"].shape == tuple(full["maskrec"].shape)
+    real = batch["length_mask"][..., 2:] == 1
+    np.testing.assert_allclose(trimmed["maskrec"][real], np.asarray(full["maskrec"])[real],
+                               atol=1e-5)
