@@ -40,6 +40,7 @@ from sketchgloc_tf2.model import BATCH_KEYS, SketchGlocModel
 PATIENCE = 5
 MAX_EPOCHS = 100000
 LOG_EVERY_STEPS = 20
+RECONSTRUCTIONS_SHOWN = 10
 STATE_DIR = "state"
 STATE_FILE = "training_state.json"
 
@@ -125,6 +126,16 @@ def make_optimizer(hparams: hparams_lib.HParams) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(learning_rate=schedule, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
 
 
+def random_generator_states(model: keras.Model) -> list:
+    """The `SeedGenerator` state variables of a model (dropout masks, reparameterisation noise).
+
+    `tf.train.Checkpoint` does not reach them through the layers, so the trainer saves them
+    explicitly: without them a resumed run would draw different noise than an uninterrupted one.
+    """
+    return [variable for variable in model.variables
+            if variable.path.endswith("seed_generator_state")]
+
+
 def model_inputs(batch: dict) -> dict:
     """The five arrays the model reads, from a pipeline batch."""
     return {key: batch[key] for key in BATCH_KEYS}
@@ -138,6 +149,9 @@ class Trainer:
         log_root: output folder.
         save_state_steps: save the resumable state every this many steps (0: epoch ends only).
         verbose: show a progress bar per epoch.
+
+    Attributes:
+        train_losses: the loss of every training step run by this trainer, in order.
     """
 
     def __init__(self, prepared: pipeline.PreparedData, log_root: str,
@@ -153,13 +167,16 @@ class Trainer:
         self.optimizer = make_optimizer(hparams)
         self.optimizer.build(self.model.trainable_variables)
         self.progress = Progress()
+        self.train_losses = []
         self.train_batcher = pipeline.SketchBatcher(prepared.train, hparams, augment=True)
         self.valid_batcher = pipeline.SketchBatcher(prepared.valid, hparams, augment=False)
         self.test_batcher = pipeline.SketchBatcher(prepared.test, hparams, augment=False)
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer,
+            random_states=random_generator_states(self.model))
         self.summary_writer = tf.summary.create_file_writer(log_root)
-        self.train_step = tf.function(self._train_step, jit_compile=True)
-        self.eval_step = tf.function(self._eval_step, jit_compile=True)
+        self.train_step = tf.function(self._train_step, jit_compile=True, autograph=False)
+        self.eval_step = tf.function(self._eval_step, jit_compile=True, autograph=False)
 
     def _train_step(self, batch):
         variables = self.model.trainable_variables
@@ -247,8 +264,8 @@ class Trainer:
     def _write_reconstructions(self) -> None:
         from sketchgloc_tf2 import pictures  # imported late: matplotlib is only needed here
 
-        batch_size = self.hparams.batch_size
-        batch = self.test_batcher.batch(np.arange(batch_size), 0.0, np.random.RandomState(0))
+        count = min(RECONSTRUCTIONS_SHOWN, len(self.test_batcher))
+        batch = self.test_batcher.batch(np.arange(count), 0.0, np.random.RandomState(0))
         path = os.path.join(self.log_root, "reconstructions", f"epoch_{self.progress.epoch}.png")
         pictures.reconstruction_grid(self.model, self.hparams, batch, path)
 
@@ -295,6 +312,7 @@ class Trainer:
             learning_rate = self.learning_rate()
             loss = float(self.train_step(model_inputs(batch)))
             self._check_finite(loss)
+            self.train_losses.append(loss)
             progress.count += 1
             progress.step_in_epoch += 1
             progbar.update(progress.step_in_epoch, [("loss", loss)])
