@@ -2,7 +2,8 @@
 
 `Sampler` decodes a batch of latent codes into stroke-5 sketches with upstream's algorithm
 (spec §5.3), batched and compiled with XLA: one `tf.while_loop` (`maximum_iterations` =
-`max_seq_len`) runs `SketchGlocModel.decoder_step` and the per-step choice
+`max_seq_len`) runs the decoder step (`SketchGlocModel.decoder_step`, with its loop-invariant
+products hoisted out of the loop) and the per-step choice
 
 * mixture component: inverse-CDF draw of a uniform against the tempered weights
   `softmax(log pi / tau)` (upstream `adjust_pdf` + `get_pi_idx`; the last component if rounding
@@ -40,7 +41,8 @@ from sketchgloc_tf2 import render
 from sketchgloc_tf2.checkpoint import load_checkpoint_dir
 from sketchgloc_tf2.data.pipeline import SketchBatcher
 from sketchgloc_tf2.errors import SketchCheckpointError, SketchDataError
-from sketchgloc_tf2.model import BATCH_KEYS
+from sketchgloc_tf2.layers.mixture import split_mixture
+from sketchgloc_tf2.model import BATCH_KEYS, POINT_WIDTH
 
 START_TOKEN = (0.0, 0.0, 1.0, 0.0, 0.0)
 END_TOKEN = (0.0, 0.0, 0.0, 0.0, 1.0)
@@ -220,12 +222,40 @@ class Sampler:
         return SampleResult(outputs["strokes_5d"], outputs["lengths"], outputs["initial_state"],
                             steps)
 
+    def _decoder_step_function(self, z):
+        """A decoder step for fixed z, with every loop-invariant product computed once.
+
+        The cell's input projection is affine in `[point, z]`, so it splits into a per-step
+        `point @ point_kernel` and a constant `[0, z]` projection (bias included); the cell's
+        fused step weights are read once (`step_weights`). Numerically this is
+        `SketchGlocModel.decoder_step` up to the summation order of the input projection.
+
+        Returns:
+            `step(point [B, 5], state [B, S]) -> (mixture, new_state)`.
+        """
+        model = self.model
+        cell = model.decoder_cell
+        width = POINT_WIDTH + z.shape[1]
+        no_input = cell.project_inputs(tf.zeros([1, width], z.dtype))
+        point_kernel = cell.project_inputs(tf.eye(POINT_WIDTH, width, dtype=z.dtype)) - no_input
+        z_projection = cell.project_inputs(
+            tf.concat([tf.zeros([tf.shape(z)[0], POINT_WIDTH], z.dtype), z], axis=1))
+        weights = cell.step_weights()
+
+        def step(point, state):
+            projected = z_projection + tf.matmul(point, point_kernel)
+            output, new_state = cell.recurrent_step(projected, state, None, weights)
+            return split_mixture(model.output_layer(output), model.num_components), new_state
+
+        return step
+
     def _decode(self, z, seed, record_steps):
         model, steps = self.model, self.max_seq_len
         batch = tf.shape(z)[0]
         dtype = z.dtype
         temperature = tf.constant(self.temperature, dtype)
         initial_state = model.initial_state(z)
+        decoder_step = self._decoder_step_function(z)
         start = tf.tile(tf.constant([START_TOKEN], dtype), [batch, 1])
         end = tf.tile(tf.constant([END_TOKEN], dtype), [batch, 1])
         buffers = {"strokes_5d": tf.tile(end[None], [steps, 1, 1])}
@@ -238,7 +268,7 @@ class Sampler:
             buffers["step_state_out"] = tf.zeros([steps, batch, initial_state.shape[1]], dtype)
 
         def body(step, point, state, finished, buffers):
-            mixture, new_state = model.decoder_step(point, z, state)
+            mixture, new_state = decoder_step(point, state)
             step_seed = tf.random.experimental.stateless_fold_in(seed, step)
             uniform_seed, normal_seed = tf.unstack(
                 tf.random.experimental.stateless_split(step_seed, 2))
