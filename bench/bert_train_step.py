@@ -1,11 +1,13 @@
 """Benchmark: one Sketch-BERT training step (forward with dropout, losses, gradients, Adam).
 
 Default: the published configuration (ALBERT 8 x [12, 768, 3072], max_length 250, maskrec),
-batch 8, PyTorch-style Adam (`TorchAdam`), the whole step XLA-compiled. Upstream (PyTorch, CPU)
-needs about 5.12 s per maskrec step at batch 8.
+batch 8, PyTorch-style Adam (`TorchAdam`), the whole step one `tf.function` (`--xla` compiles it
+with XLA). Upstream (PyTorch, CPU) needs about 5.12 s per maskrec step at batch 8. Reported next
+to the wall time: `cpu_s` (process CPU time) and the 1-minute load average, since the machine
+may be shared.
 
-Run: `python bench/bert_train_step.py [--config FILE.yml] [--batch 8] [--runs 5] [--no_xla]
-[--dtype_policy mixed_bfloat16] [--key=value ...]` (extra `--key=value` flags override config keys).
+Run: `python bench/bert_train_step.py [--config FILE.yml] [--batch 8] [--runs 5] [--xla]
+[--dtype_policy mixed_bfloat16] [--key=value ...]` (`--key=value` flags override config keys).
 """
 
 import argparse
@@ -26,7 +28,9 @@ def main(argv=None):
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--no_xla", action="store_true", help="plain tf.function, no XLA")
+    parser.add_argument("--xla", action="store_true",
+                        help="compile with XLA (jit_compile=True); on CPU, TensorFlow's oneDNN "
+                             "kernels without XLA measured 10-20 % faster")
     parser.add_argument("--dtype_policy", default="float32",
                         help="Keras dtype policy, e.g. mixed_bfloat16 (float32 = parity numerics)")
     args, overrides = parser.parse_known_args(argv)
@@ -46,7 +50,7 @@ def main(argv=None):
     optimizer.build(model.trainable_variables)
     batch = {key: tf.constant(value) for key, value in synthetic_batch(config, args.batch).items()}
 
-    @tf.function(jit_compile=not args.no_xla)
+    @tf.function(jit_compile=args.xla)
     def train_step(values):
         with tf.GradientTape() as tape:
             total, _ = compute_losses(model(values, training=True), values, settings)
@@ -59,7 +63,7 @@ def main(argv=None):
     compile_s = time.perf_counter() - start
     run = timed_with_cpu(lambda: train_step(batch).numpy())
     times = time_runs(run, runs=args.runs, warmup=1)
-    measured = describe(config) | {"xla": not args.no_xla, "dtype_policy": args.dtype_policy,
+    measured = describe(config) | {"xla": args.xla, "dtype_policy": args.dtype_policy,
                                    "optimizer": "TorchAdam"}
     emit("bert_train_step", measured, args.batch, times, items_per_call=args.batch,
          compile_s=round(compile_s, 3), cpu_s=median_cpu_s(run, args.runs),
