@@ -127,18 +127,25 @@ def to_image(ink: np.ndarray, color: str = "black") -> np.ndarray:
     return np.round(255.0 * painted).astype(np.uint8)
 
 
-def _atomic_target(path):
+def atomic_target(path: str) -> str:
+    """A new temporary file next to `path` (same suffix), readable like a normal new file.
+
+    Write it, then `os.replace(temporary, path)`: readers never see a half-written `path`.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp_",
                                          suffix=os.path.splitext(path)[1])
     os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     return temporary
 
 
 def save_png(image: np.ndarray, path: str) -> None:
     """Writes a uint8 `[H, W]` or `[H, W, 3]` image as PNG (through a temporary file)."""
-    temporary = _atomic_target(path)
+    temporary = atomic_target(path)
     try:
         Image.fromarray(np.asarray(image, dtype=np.uint8)).save(temporary, format="PNG")
         os.replace(temporary, path)
@@ -195,7 +202,7 @@ def svg_text(offsets: np.ndarray, width: int = DEFAULT_WIDTH, margin: float = DE
 def write_svg(offsets: np.ndarray, path: str, width: int = DEFAULT_WIDTH,
               margin: float = DEFAULT_MARGIN, color: str = "black") -> None:
     """Writes `svg_text(...)` to `path` (through a temporary file)."""
-    temporary = _atomic_target(path)
+    temporary = atomic_target(path)
     try:
         with open(temporary, "w", encoding="utf-8") as stream:
             stream.write(svg_text(offsets, width, margin, color))

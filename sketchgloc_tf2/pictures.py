@@ -1,0 +1,326 @@
+"""Pictures of a SketchGloc model: reconstruction grids, latent interpolation, training curves.
+
+    python -m sketchgloc_tf2.pictures grid CHECKPOINT_DIR OUT.png --data_dir DIR [--re_scale 0.3]
+    python -m sketchgloc_tf2.pictures interpolate CHECKPOINT_DIR OUT.png --data_dir DIR
+    python -m sketchgloc_tf2.pictures curves LOG_ROOT OUT.png
+
+* `grid`: one column per test sketch; rows: the original sketch, the encoder's input (its graph
+  nodes, each in its own colour, displaced by the reorganisation noise `re_scale`) and the
+  reconstruction decoded from z = p_mu.
+* `interpolate`: sketch A, the sketches decoded from `(1 - t) z_A + t z_B` for evenly spaced t
+  (A and B themselves included), sketch B.
+* `curves`: `Train_Cost`, `Valid_Cost` and `Learning_Rate` (TensorBoard scalars under LOG_ROOT)
+  against the training step.
+
+`reconstruction_grid(model, hparams, batch, path)` draws the grid of a batch; the training loop
+calls it at each new best checkpoint. All drawing is matplotlib (Agg); files are written through
+a temporary file.
+"""
+
+import argparse
+import glob
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+from matplotlib import pyplot as plt  # noqa: E402
+
+from sketchgloc_tf2.errors import SketchDataError, SketchError  # noqa: E402
+from sketchgloc_tf2.render import atomic_target  # noqa: E402
+from sketchgloc_tf2.sampling import DEFAULT_TEMPERATURE, Sampler, encode_mu  # noqa: E402
+
+CURVE_TAGS = ("Train_Cost", "Valid_Cost", "Learning_Rate")
+NODE_COLORS = plt.get_cmap("tab10").colors
+PANEL_INCHES = 1.1
+LINE_WIDTH = 1.2
+
+
+def strokes_from_absolute(absolute: np.ndarray) -> list:
+    """Splits absolute stroke-3 `[n, 3]` (x, y, pen_up) into a list of `[m, 2]` polylines."""
+    absolute = np.asarray(absolute, dtype=np.float64)
+    if len(absolute) == 0:
+        return []
+    ends = np.flatnonzero(absolute[:, 2] == 1) + 1
+    return [part[:, :2] for part in np.split(absolute, ends) if len(part)]
+
+
+def target_sketch(input_seqs: np.ndarray) -> np.ndarray:
+    """The clean absolute sketch `[l, 3]` of one `input_seqs [T+1, 5]` row (start token dropped)."""
+    points = np.asarray(input_seqs)[1:]
+    ends = np.flatnonzero(points[:, 4] > 0)
+    length = int(ends[0]) if ends.size else len(points)
+    return np.concatenate([points[:length, :2], points[:length, 3:4]], axis=1)
+
+
+def node_polylines(batch: dict, index: int) -> list:
+    """The encoder's node rows of sketch `index` of a batch: list of `[len, 2]` absolute points."""
+    strokes_num = np.asarray(batch["input_strokes_num"])
+    first = int(strokes_num[:index].sum())
+    rows = np.asarray(batch["input_strokes"])[first:first + int(strokes_num[index])]
+    lengths = np.asarray(batch["input_stroke_len"])[first:first + int(strokes_num[index])]
+    return [row[:length] for row, length in zip(rows, lengths)]
+
+
+def take_sketches(batch: dict, count: int) -> dict:
+    """The first `count` sketches of a batch, node rows repacked for `count` sketches."""
+    strokes_num = np.asarray(batch["input_strokes_num"])[:count]
+    nodes_per_sketch = np.asarray(batch["input_box"]).shape[1]
+    rows = int(strokes_num.sum())
+    strokes = np.zeros((count * nodes_per_sketch,) + np.asarray(batch["input_strokes"]).shape[1:],
+                       np.float32)
+    strokes[:rows] = np.asarray(batch["input_strokes"])[:rows]
+    lengths = np.zeros(count * nodes_per_sketch, np.int32)
+    lengths[:rows] = np.asarray(batch["input_stroke_len"])[:rows]
+    taken = {key: np.asarray(value)[:count] for key, value in batch.items()
+             if key not in ("input_strokes", "input_stroke_len")}
+    taken.update(input_strokes=strokes, input_stroke_len=lengths)
+    return taken
+
+
+def draw_polylines(axis, polylines, colors=("black",), line_width=LINE_WIDTH) -> None:
+    """Draws polylines `[m, 2]` (y down, as in Quick, Draw!) on a bare, square axis."""
+    for number, line in enumerate(polylines):
+        color = colors[number % len(colors)]
+        if len(line) == 1:
+            axis.plot(line[:, 0], line[:, 1], ".", color=color, markersize=line_width * 2)
+        else:
+            axis.plot(line[:, 0], line[:, 1], "-", color=color, linewidth=line_width,
+                      solid_capstyle="round")
+    axis.set_aspect("equal", adjustable="datalim")
+    axis.invert_yaxis()
+    axis.set_xticks([])
+    axis.set_yticks([])
+    for spine in axis.spines.values():
+        spine.set_visible(False)
+
+
+def save_figure(figure, path: str, dpi: int = 100) -> str:
+    """Saves a figure as PNG through a temporary file and closes it; returns `path`."""
+    temporary = atomic_target(path)
+    try:
+        figure.savefig(temporary, dpi=dpi, format="png")
+        os.replace(temporary, path)
+    finally:
+        plt.close(figure)
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+def _panel_grid(rows: int, columns: int, row_labels=(), column_labels=(), title=None):
+    """A figure of `rows x columns` square panels with optional labels, margins in inches."""
+    top = (0.25 if column_labels else 0.05) + (0.25 if title else 0.0)
+    left = 0.3 if row_labels else 0.05
+    width, height = PANEL_INCHES * columns + left + 0.05, PANEL_INCHES * rows + top + 0.05
+    figure, axes = plt.subplots(rows, columns, squeeze=False, figsize=(width, height))
+    for axis, label in zip(axes[:, 0], row_labels):
+        axis.set_ylabel(label, fontsize=8)
+    for axis, label in zip(axes[0], column_labels):
+        axis.set_title(label, fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=9, y=1.0 - 0.05 / height, va="top")
+    figure.subplots_adjust(left=left / width, right=1.0 - 0.05 / width, top=1.0 - top / height,
+                           bottom=0.05 / height, wspace=0.08, hspace=0.08)
+    return figure, axes
+
+
+def reconstruction_grid(model, hparams, batch, path, max_sketches=8, greedy=True,
+                        temperature=DEFAULT_TEMPERATURE, seed=0, sampler=None, title=None) -> str:
+    """Writes a PNG grid: original / encoder input (reorganised nodes) / reconstruction.
+
+    Args:
+        model: `SketchGlocModel`.
+        hparams: its hparams (`max_seq_len` bounds the reconstructions).
+        batch: a batch dict as built by `SketchBatcher.batch` (numpy or tensors): `input_seqs`,
+            `input_strokes`, `input_stroke_len`, `input_strokes_num`, `input_box`.
+        path: output PNG path.
+        max_sketches: columns (the first sketches of the batch).
+        greedy: argmax decoding; otherwise sampling at `temperature` with `seed`.
+        temperature: sampling temperature.
+        seed: sampler seed.
+        sampler: an existing `Sampler` for this model (saves a compilation per call).
+        title: optional figure title.
+
+    Returns:
+        `path`.
+    """
+    count = min(int(max_sketches), len(np.asarray(batch["input_strokes_num"])))
+    if count == 0:
+        raise SketchDataError(f"{path}: the batch holds no sketch to draw")
+    small = take_sketches(batch, count)
+    z = encode_mu(model, small)
+    sampler = sampler or Sampler(model, hparams.max_seq_len, temperature, greedy)
+    generated = sampler(z, seed=seed)
+    figure, axes = _panel_grid(3, count, row_labels=("original", "input", "reconstruction"),
+                               title=title)
+    for column in range(count):
+        draw_polylines(axes[0, column], strokes_from_absolute(target_sketch(small["input_seqs"][column])))
+        draw_polylines(axes[1, column], node_polylines(small, column), colors=NODE_COLORS)
+        draw_polylines(axes[2, column], strokes_from_absolute(generated.stroke3(column)))
+    return save_figure(figure, path)
+
+
+def interpolation_strip(model, hparams, batch, path, steps=8, greedy=True,
+                        temperature=DEFAULT_TEMPERATURE, seed=0) -> str:
+    """Writes a PNG strip decoding linear interpolations between the codes of two sketches.
+
+    Args:
+        model: `SketchGlocModel`.
+        hparams: its hparams.
+        batch: a batch dict whose first two sketches are A and B.
+        path: output PNG path.
+        steps: decoded codes, t = 0 ... 1 evenly spaced (both ends included).
+        greedy, temperature, seed: decoding settings.
+
+    Returns:
+        `path`.
+    """
+    pair = take_sketches(batch, 2)
+    if len(pair["input_strokes_num"]) < 2:
+        raise SketchDataError(f"{path}: interpolation needs two sketches")
+    z_a, z_b = encode_mu(model, pair)
+    weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    codes = (1.0 - weights) * z_a + weights * z_b
+    generated = Sampler(model, hparams.max_seq_len, temperature, greedy)(codes, seed=seed)
+    labels = ["A"] + [f"t={t:.2f}" for t in weights[:, 0]] + ["B"]
+    figure, axes = _panel_grid(1, steps + 2, column_labels=labels)
+    draw_polylines(axes[0, 0], strokes_from_absolute(target_sketch(pair["input_seqs"][0])))
+    for column in range(steps):
+        draw_polylines(axes[0, column + 1], strokes_from_absolute(generated.stroke3(column)),
+                       colors=("tab:blue",))
+    draw_polylines(axes[0, -1], strokes_from_absolute(target_sketch(pair["input_seqs"][1])))
+    return save_figure(figure, path)
+
+
+def read_scalars(log_root: str, tags=CURVE_TAGS) -> dict:
+    """Scalar summaries of every TensorBoard event file under `log_root`.
+
+    Returns:
+        Dict tag -> `(steps, values)` float64 arrays sorted by step (tags never written are absent).
+
+    Raises:
+        SketchDataError: no event file, or none of `tags` in them.
+    """
+    import tensorflow as tf
+
+    paths = sorted(glob.glob(os.path.join(log_root, "**", "events.out.tfevents.*"),
+                             recursive=True))
+    if not paths:
+        raise SketchDataError(f"{log_root}: no TensorBoard event files (events.out.tfevents.*)")
+    points = {tag: [] for tag in tags}
+    for path in paths:
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag not in points:
+                    continue
+                if value.HasField("simple_value"):
+                    number = value.simple_value
+                else:
+                    number = float(tf.make_ndarray(value.tensor))
+                points[value.tag].append((event.step, number))
+    found = {tag: tuple(np.asarray(sorted(pairs), dtype=np.float64).T)
+             for tag, pairs in points.items() if pairs}
+    if not found:
+        raise SketchDataError(f"{log_root}: the event files hold none of the tags {tags}")
+    return found
+
+
+def training_curves(log_root: str, path: str) -> str:
+    """Writes a PNG of the costs (left) and the learning rate (right) against the step."""
+    scalars = read_scalars(log_root)
+    figure, (costs, rate) = plt.subplots(1, 2, figsize=(8, 3))
+    for tag, style in (("Train_Cost", "-"), ("Valid_Cost", "o-")):
+        if tag in scalars:
+            costs.plot(*scalars[tag], style, label=tag, markersize=3)
+    costs.set_xlabel("step")
+    costs.set_ylabel("loss (sum over time steps)")
+    costs.legend(fontsize=8)
+    if "Learning_Rate" in scalars:
+        rate.plot(*scalars["Learning_Rate"], "-", color="tab:green")
+    rate.set_xlabel("step")
+    rate.set_ylabel("Learning_Rate")
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def _test_batch(args, count, indices=None):
+    """Model, hparams and a test batch of `count` sketches for the grid / interpolation."""
+    from sketchgloc_tf2.data.pipeline import SketchBatcher, prepare_data
+    from sketchgloc_tf2.sampling import load_sampling_model
+
+    model, hparams = load_sampling_model(args.checkpoint_dir)
+    data = prepare_data(args.data_dir, hparams, keep_sizes=True)
+    split = data.split(args.split)
+    if indices is None:
+        offsets = split.category_offsets()
+        sizes = np.diff(offsets)
+        categories = np.flatnonzero(sizes)
+        indices = [int(offsets[categories[i % len(categories)]] + i // len(categories))
+                   for i in range(count)]
+    too_large = [index for index in indices if not 0 <= index < len(split)]
+    if too_large:
+        raise SketchDataError(
+            f"{args.data_dir}: sketch indices {too_large} outside the {args.split} split "
+            f"({len(split)} sketches)")
+    batcher = SketchBatcher(split, data.hparams, augment=False)
+    batch = batcher.batch(np.asarray(indices), args.re_scale, np.random.RandomState(args.seed))
+    return model, data.hparams, batch
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sketchgloc_tf2.pictures",
+                                     description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("grid", "interpolate"):
+        command = commands.add_parser(name)
+        command.add_argument("checkpoint_dir")
+        command.add_argument("output")
+        command.add_argument("--data_dir", required=True)
+        command.add_argument("--split", default="test", choices=("train", "valid", "test"))
+        command.add_argument("--re_scale", type=float, default=0.0,
+                             help="reorganisation noise of the encoder input")
+        command.add_argument("--stochastic", action="store_true",
+                             help="sample at --temperature instead of greedy decoding")
+        command.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
+        command.add_argument("--seed", type=int, default=0)
+    grid = commands.choices["grid"]
+    grid.add_argument("--num", type=int, default=8, help="sketches (default: cycle categories)")
+    grid.add_argument("--indices", type=int, nargs="*", help="explicit sketch indices")
+    interpolate = commands.choices["interpolate"]
+    interpolate.add_argument("--index_a", type=int, default=None)
+    interpolate.add_argument("--index_b", type=int, default=None)
+    interpolate.add_argument("--steps", type=int, default=8)
+    curves = commands.add_parser("curves")
+    curves.add_argument("log_root")
+    curves.add_argument("output")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "curves":
+            path = training_curves(args.log_root, args.output)
+        elif args.command == "grid":
+            model, hparams, batch = _test_batch(args, args.num, args.indices)
+            path = reconstruction_grid(model, hparams, batch, args.output,
+                                       max_sketches=len(batch["input_strokes_num"]),
+                                       greedy=not args.stochastic,
+                                       temperature=args.temperature, seed=args.seed)
+        else:
+            pair = None
+            if args.index_a is not None or args.index_b is not None:
+                pair = [args.index_a or 0, args.index_b or 0]
+            model, hparams, batch = _test_batch(args, 2, pair)
+            path = interpolation_strip(model, hparams, batch, args.output, steps=args.steps,
+                                       greedy=not args.stochastic,
+                                       temperature=args.temperature, seed=args.seed)
+    except SketchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

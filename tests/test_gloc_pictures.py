@@ -1,0 +1,113 @@
+"""Rendering (rasteriser, SVG, PNG I/O) and the pictures (grid, interpolation, training curves)."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from sketchgloc_tf2 import pictures, render
+from sketchgloc_tf2.data.pipeline import SketchBatcher, prepare_data
+from sketchgloc_tf2.sampling import Sampler, load_sampling_model
+
+
+def test_rasterize_follows_the_upstream_canvas_geometry():
+    # Origin-inclusive box [0, 10] x [0, 10]: scale 4.5 px per unit, margin 1.5 px.
+    offsets = np.array([[0, 5, 1], [10, 0, 0], [0, 5, 1]], np.float32)
+    scale, origin_x, origin_y = render.canvas_transform(offsets)
+    assert (scale, origin_x, origin_y) == (4.5, 1.5, 1.5)
+    ink = render.rasterize(offsets)
+    assert ink.shape == (48, 48) and ink.dtype == np.float32
+    # A vertical line at x = 46.5 px (pixel column 46 fully covered), y from 24 to 46.5 px.
+    np.testing.assert_allclose(ink[30:45, 46], 1.0)
+    np.testing.assert_allclose(ink[30:45, 45], 0.0)
+    # The first row and a pen lift only move: nothing drawn on the way from the origin.
+    assert ink[5:20, 1:3].max() == 0.0
+    np.testing.assert_allclose(ink.sum(), 22.5, atol=1.0)
+
+
+def test_rasterize_draws_nothing_for_dots_and_empty_sketches():
+    assert render.rasterize(np.zeros((0, 3))).max() == 0.0
+    dots = np.array([[1, 1, 1], [3, 2, 1], [4, 4, 1]], np.float32)
+    assert render.rasterize(dots).max() == 0.0
+
+
+def test_svg_text_uses_upstream_path_commands():
+    offsets = np.array([[0, 5, 1], [10, 0, 0], [0, 5, 0], [-1, -1, 1]], np.float32)
+    path = render.svg_text(offsets).split('d="')[1].split('"')[0]
+    assert path.split() == ["M1.5,1.5", "m0.0,22.5", "m45.0,0.0", "l0.0,22.5", "-4.5,-4.5"]
+
+
+def test_png_round_trip_and_colour_invariant_ink(tmp_path):
+    offsets = np.array([[0, 0, 0], [10, 3, 0], [2, 8, 1]], np.float32)
+    ink = render.rasterize(offsets)
+    for color in ("black", "tomato", "blue"):
+        path = str(tmp_path / f"{color}.png")
+        render.save_png(render.to_image(ink, color), path)
+        mode = Image.open(path).mode
+        assert mode == ("L" if color == "black" else "RGB")
+        loaded = render.load_ink(path)
+        tolerance = 1 / 255 if color != "tomato" else 0.3
+        np.testing.assert_allclose(loaded, ink, atol=tolerance)
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".tmp_")]
+
+
+@pytest.fixture(scope="module")
+def model_and_batch(gloc_bundle):
+    model, hparams = load_sampling_model(os.path.join(gloc_bundle, "ckpt"))
+    data = prepare_data(os.path.join(gloc_bundle, "data"), hparams, keep_sizes=True)
+    batcher = SketchBatcher(data.test, data.hparams, augment=False)
+    batch = batcher.batch(np.array([0, 12, 3, 15]), 0.3, np.random.RandomState(0))
+    return model, data.hparams, batch
+
+
+def test_take_sketches_repacks_the_node_rows(model_and_batch):
+    _, _, batch = model_and_batch
+    taken = pictures.take_sketches(batch, 2)
+    nodes = batch["input_box"].shape[1]
+    assert taken["input_strokes"].shape[0] == 2 * nodes
+    for index in range(2):
+        for mine, theirs in zip(pictures.node_polylines(taken, index),
+                                pictures.node_polylines(batch, index)):
+            np.testing.assert_array_equal(mine, theirs)
+    sketch = pictures.target_sketch(batch["input_seqs"][1])
+    assert sketch.shape == (batch["seq_len"][1], 3)
+
+
+def test_reconstruction_grid_and_interpolation_strip(model_and_batch, tmp_path):
+    model, hparams, batch = model_and_batch
+    sampler = Sampler(model, 20, greedy=True)
+    path = pictures.reconstruction_grid(model, hparams, batch, str(tmp_path / "grid.png"),
+                                        max_sketches=3, sampler=sampler, title="epoch 1")
+    width, height = Image.open(path).size
+    assert width >= height > 200
+    path = pictures.interpolation_strip(model, hparams.replace(max_seq_len=20), batch,
+                                        str(tmp_path / "strip.png"), steps=3)
+    width, height = Image.open(path).size
+    assert width >= 4 * height
+
+
+def test_training_curves_from_tensorboard_scalars(tmp_path):
+    for folder, tags in (("train", ("Train_Cost", "Learning_Rate")), ("valid", ("Valid_Cost",))):
+        writer = tf.summary.create_file_writer(str(tmp_path / "logs" / folder))
+        with writer.as_default():
+            for step in range(0, 50, 10):
+                for tag in tags:
+                    tf.summary.scalar(tag, 100.0 - step if "Cost" in tag else 1e-3, step=step)
+        writer.close()
+    scalars = pictures.read_scalars(str(tmp_path / "logs"))
+    assert set(scalars) == {"Train_Cost", "Valid_Cost", "Learning_Rate"}
+    steps, values = scalars["Valid_Cost"]
+    np.testing.assert_array_equal(steps, [0, 10, 20, 30, 40])
+    np.testing.assert_allclose(values, [100, 90, 80, 70, 60])
+    assert pictures.main(["curves", str(tmp_path / "logs"), str(tmp_path / "curves.png")]) == 0
+    assert Image.open(tmp_path / "curves.png").size[0] > 300
+    assert pictures.main(["curves", str(tmp_path / "nothing"), str(tmp_path / "x.png")]) == 1
+
+
+def test_grid_command_line(gloc_bundle, tmp_path):
+    output = str(tmp_path / "grid.png")
+    assert pictures.main(["grid", os.path.join(gloc_bundle, "ckpt"), output, "--data_dir",
+                          os.path.join(gloc_bundle, "data"), "--num", "2"]) == 0
+    assert os.path.exists(output)
