@@ -157,10 +157,12 @@ class SketchGlocModel(keras.Model):
             cell_inputs = keras.random.dropout(
                 cell_inputs, 1.0 - hp.input_dropout_prob, seed=self.seed_generator)
         initial_state = self.initial_state(z)
-        projected = tf.transpose(self.decoder_cell.project_inputs(cell_inputs), [1, 0, 2])
+        params = self.decoder_cell.parameters()
+        projected = tf.transpose(self.decoder_cell.project_inputs(cell_inputs, params), [1, 0, 2])
         (final_state,), (cell_outputs,) = run_recurrences(
             [self.decoder_cell], [projected], [initial_state],
-            dropout_seeds=[self.decoder_cell.dropout_seed(training)], return_outputs=True)
+            dropout_seeds=[self.decoder_cell.dropout_seed(training)], return_outputs=True,
+            params=[params])
         cell_outputs = tf.reshape(tf.transpose(cell_outputs, [1, 0, 2]), [-1, hp.dec_rnn_size])
         if training and hp.use_output_dropout:
             cell_outputs = keras.random.dropout(

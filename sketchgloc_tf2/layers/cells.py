@@ -12,9 +12,11 @@ Each cell keeps its whole state in one tensor with the upstream layout:
 For speed the input half of every gate pre-activation is separated from the recurrent half:
 `project_inputs(x)` may be applied to a whole sequence at once (one big matmul outside the time
 loop) and `recurrent_step(projected, state, dropout_seed, weights)` performs the rest of one step.
-`step_weights()` reads (and fuses) the weights the step needs once, outside the time loop, so the
-loop body only captures loop-invariant tensors: reading variables inside the body would make the
-gradient keep one copy of every weight per time step.
+`parameters()` reads every weight once as a tensor; `step_weights(params)` fuses what the step
+needs, outside the time loop, so the loop body only captures loop-invariant tensors (reading
+variables inside the body would make the gradient keep one copy of every weight per time step).
+Every method also accepts such a `params` dict, so the math can be run on explicit tensors (the
+stroke encoder recomputes chunks with `tf.recompute_grad`, which needs weights as inputs).
 `call(inputs, states, training)` chains the two for a single step (Keras RNN-cell interface).
 `run_recurrences` runs one or several cells over time in a single `tf.while_loop`.
 
@@ -67,10 +69,9 @@ class BlockOrthogonal(keras.initializers.Initializer):
         rng = np.random if self.seed is None else np.random.RandomState(self.seed)
         blocks = []
         for _ in range(self.num_blocks):
-            draws = rng.normal(0.0, 1.0, (rows, cols))
-            left, _, right = np.linalg.svd(draws, full_matrices=False)
-            blocks.append(left if left.shape == (rows, cols) else right)
-        return tf.constant(np.concatenate(blocks, axis=1), dtype=dtype or "float32")
+            _, left, right = tf.linalg.svd(tf.constant(rng.normal(0.0, 1.0, (rows, cols))))
+            blocks.append(left if tuple(left.shape) == (rows, cols) else tf.transpose(right))
+        return tf.cast(tf.concat(blocks, axis=1), dtype or "float32")
 
     def get_config(self):
         return {"num_blocks": self.num_blocks, "seed": self.seed}
@@ -136,6 +137,12 @@ class _RecurrentCell(keras.layers.Layer):
         """Zero state `[batch_size, state_size]` in a one-element list (Keras RNN-cell style)."""
         return [tf.zeros([batch_size, self.state_size], dtype=self.compute_dtype)]
 
+    PARAMETER_NAMES = ()
+
+    def parameters(self):
+        """Every weight of the cell as a tensor, by attribute name (sub-cells: `hyper_cell/...`)."""
+        return {name: tf.convert_to_tensor(getattr(self, name)) for name in self.PARAMETER_NAMES}
+
     def dropout_seed(self, training):
         """A fresh `[2]` int64 seed when dropout is active for this call, else None."""
         if training and self.use_recurrent_dropout:
@@ -163,8 +170,10 @@ class _RecurrentCell(keras.layers.Layer):
             `(output [B, units], [new_state [B, state_size]])`.
         """
         state = states[0] if isinstance(states, (list, tuple)) else states
+        params = self.parameters()
         output, new_state = self.recurrent_step(
-            self.project_inputs(inputs), state, self.dropout_seed(training), self.step_weights()
+            self.project_inputs(inputs, params), state, self.dropout_seed(training),
+            self.step_weights(params)
         )
         return output, [new_state]
 
@@ -206,6 +215,8 @@ class LSTMCell(_RecurrentCell):
         seed: seed of the initialisers and of the dropout generator.
     """
 
+    PARAMETER_NAMES = ("W_xh", "W_hh", "bias")
+
     @property
     def state_size(self):
         return 2 * self.units
@@ -214,13 +225,15 @@ class LSTMCell(_RecurrentCell):
         self._lstm_weights(int(input_shape[-1]), self.units, with_bias=True)
         self.built = True
 
-    def project_inputs(self, inputs):
+    def project_inputs(self, inputs, params=None):
         """`[..., input_dim]` -> `[..., 4H]` = `x W_xh + bias`."""
-        return project_last_axis(inputs, self.W_xh) + self.bias
+        params = params or self.parameters()
+        return project_last_axis(inputs, params["W_xh"]) + params["bias"]
 
-    def step_weights(self):
+    def step_weights(self, params=None):
         """Tensors `recurrent_step` reads: `{"W_hh": [H, 4H]}`."""
-        return {"W_hh": tf.convert_to_tensor(self.W_hh)}
+        params = params or self.parameters()
+        return {"W_hh": params["W_hh"]}
 
     def recurrent_step(self, projected, state, dropout_seed=None, weights=None):
         """`projected [B, 4H]`, `state [B, 2H]` -> `(h' [B, H], [c', h'] [B, 2H])`.
@@ -250,6 +263,8 @@ class LayerNormLSTMCell(_RecurrentCell):
     Args: as `LSTMCell`.
     """
 
+    PARAMETER_NAMES = ("W_xh", "W_hh", "ln_all_gamma", "ln_all_beta", "ln_c_gamma", "ln_c_beta")
+
     @property
     def state_size(self):
         return 2 * self.units
@@ -266,18 +281,21 @@ class LayerNormLSTMCell(_RecurrentCell):
         self.ln_c_gamma = self.add_weight(name="ln_c_gamma", shape=(units,), initializer="ones")
         self.ln_c_beta = self.add_weight(name="ln_c_beta", shape=(units,), initializer="zeros")
 
-    def project_inputs(self, inputs):
+    def project_inputs(self, inputs, params=None):
         """`[..., input_dim]` -> `[..., 4H]` = `x W_xh`."""
-        return project_last_axis(inputs, self.W_xh)
+        params = params or self.parameters()
+        return project_last_axis(inputs, params["W_xh"])
 
-    def layer_norm_weights(self):
-        """`{"ln_all_gamma", "ln_all_beta", "ln_c_gamma", "ln_c_beta"}` as tensors."""
+    @staticmethod
+    def layer_norm_weights(params):
+        """The layer-norm entries of `params` (`ln_all_gamma`, `ln_all_beta`, `ln_c_*`)."""
         names = ("ln_all_gamma", "ln_all_beta", "ln_c_gamma", "ln_c_beta")
-        return {name: tf.convert_to_tensor(getattr(self, name)) for name in names}
+        return {name: params[name] for name in names}
 
-    def step_weights(self):
+    def step_weights(self, params=None):
         """Tensors `recurrent_step` reads: `W_hh [H, 4H]` and the layer-norm parameters."""
-        return dict(self.layer_norm_weights(), W_hh=tf.convert_to_tensor(self.W_hh))
+        params = params or self.parameters()
+        return dict(self.layer_norm_weights(params), W_hh=params["W_hh"])
 
     def recurrent_step(self, projected, state, dropout_seed=None, weights=None):
         """`projected [B, 4H]`, `state [B, 2H]` -> `(h' [B, H], [h', c'] [B, 2H])`.
@@ -365,30 +383,52 @@ class HyperLSTMCell(LayerNormLSTMCell):
         self._layer_norm_weights()
         self.built = True
 
-    def project_inputs(self, inputs):
+    PARAMETER_NAMES = LayerNormLSTMCell.PARAMETER_NAMES + (
+        "bias", "hyper_zw_kernel", "hyper_zw_bias", "hyper_alpha_kernel", "hyper_zb_kernel",
+        "hyper_beta_kernel")
+
+    def parameters(self):
+        """Own weights by attribute name, plus the hyper sub-cell's as `hyper_cell/<name>`."""
+        params = super().parameters()
+        params.update({f"hyper_cell/{name}": value
+                       for name, value in self.hyper_cell.parameters().items()})
+        return params
+
+    @staticmethod
+    def sub_parameters(params):
+        """The hyper sub-cell's entries of `params`, without the `hyper_cell/` prefix."""
+        prefix = "hyper_cell/"
+        return {name[len(prefix):]: value for name, value in params.items()
+                if name.startswith(prefix)}
+
+    def project_inputs(self, inputs, params=None):
         """`[..., input_dim]` -> `[..., 4H + 4Hh]` = `[x W_xh, x W_xh_hyper[:input_dim]]`."""
-        weights = tf.concat([self.W_xh, self.hyper_cell.W_xh[: self.input_dim]], axis=1)
+        params = params or self.parameters()
+        weights = tf.concat(
+            [params["W_xh"], params["hyper_cell/W_xh"][: self.input_dim]], axis=1)
         return project_last_axis(inputs, weights)
 
-    def step_weights(self):
+    def step_weights(self, params=None):
         """Loop-invariant tensors of one step, fused for few large matmuls.
 
         `h_kernel [H, 4Hh + 4H]` = `[W_xh_hyper[input_dim:], W_hh]` (both products of h);
         `z_kernel [Hh, 12E]` = the eight zw kernels then the four zb kernels side by side;
         plus the hyper sub-cell's tensors under `hyper/...` and this cell's layer norms.
         """
-        sub = self.hyper_cell
-        z_kernels = tf.concat([self.hyper_zw_kernel, self.hyper_zb_kernel], axis=0)
-        weights = dict(self.layer_norm_weights())
-        weights.update({f"hyper/{name}": value for name, value in sub.layer_norm_weights().items()})
+        params = params or self.parameters()
+        sub = self.sub_parameters(params)
+        z_kernels = tf.concat([params["hyper_zw_kernel"], params["hyper_zb_kernel"]], axis=0)
+        weights = dict(self.layer_norm_weights(params))
+        weights.update({f"hyper/{name}": value
+                        for name, value in self.layer_norm_weights(sub).items()})
         weights.update(
-            h_kernel=tf.concat([sub.W_xh[self.input_dim:], self.W_hh], axis=1),
-            hyper_W_hh=tf.convert_to_tensor(sub.W_hh),
+            h_kernel=tf.concat([sub["W_xh"][self.input_dim:], params["W_hh"]], axis=1),
+            hyper_W_hh=sub["W_hh"],
             z_kernel=tf.reshape(tf.transpose(z_kernels, [1, 0, 2]), [self.hyper_num_units, -1]),
-            zw_bias=tf.reshape(self.hyper_zw_bias, [-1]),
-            alpha_kernel=tf.convert_to_tensor(self.hyper_alpha_kernel),
-            beta_kernel=tf.convert_to_tensor(self.hyper_beta_kernel),
-            bias=tf.reshape(self.bias, [4, self.units]),
+            zw_bias=tf.reshape(params["hyper_zw_bias"], [-1]),
+            alpha_kernel=params["hyper_alpha_kernel"],
+            beta_kernel=params["hyper_beta_kernel"],
+            bias=tf.reshape(params["bias"], [4, self.units]),
         )
         return weights
 
@@ -452,7 +492,7 @@ def make_cell(model_type, units, **kwargs):
 
 
 def run_recurrences(cells, projected, initial_states, lengths=None, dropout_seeds=None,
-                    return_outputs=False):
+                    return_outputs=False, active_steps=None, params=None):
     """Runs independent recurrences side by side over time in one `tf.while_loop`.
 
     Args:
@@ -463,6 +503,9 @@ def run_recurrences(cells, projected, initial_states, lengths=None, dropout_seed
             (lengths are expected in [0, T]).
         dropout_seeds: optional list of `[2]` int64 seeds or None per cell (None: no dropout).
         return_outputs: also stack each cell's per-step output.
+        active_steps: optional int32 scalar <= T: stop after this many steps (for final states
+            only, when every length is at most `active_steps`; not with `return_outputs`).
+        params: optional list of per-cell `parameters()` dicts (read from the cells otherwise).
 
     Returns:
         `(final_states, outputs)`: list of `[B, S_k]`; list of time-major `[T, B, H_k]` (empty
@@ -472,7 +515,8 @@ def run_recurrences(cells, projected, initial_states, lengths=None, dropout_seed
     if num_steps is None:
         num_steps = tf.shape(projected[0])[0]
     dropout_seeds = dropout_seeds or [None] * len(cells)
-    step_weights = [cell.step_weights() for cell in cells]
+    params = params or [cell.parameters() for cell in cells]
+    step_weights = [cell.step_weights(cell_params) for cell, cell_params in zip(cells, params)]
     inputs = [
         tf.TensorArray(p.dtype, size=num_steps, element_shape=p.shape[1:]).unstack(p)
         for p in projected
@@ -497,8 +541,9 @@ def run_recurrences(cells, projected, initial_states, lengths=None, dropout_seed
             new_arrays.append(arrays[k].write(step, output) if return_outputs else arrays[k])
         return step + 1, new_states, new_arrays
 
+    stop = num_steps if active_steps is None else tf.minimum(active_steps, num_steps)
     _, final_states, arrays = tf.while_loop(
-        lambda step, *_: step < num_steps,
+        lambda step, *_: step < stop,
         body,
         (tf.constant(0), list(initial_states), outputs),
         maximum_iterations=num_steps,
