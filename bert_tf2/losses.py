@@ -12,6 +12,8 @@ import dataclasses
 
 from keras import ops
 
+from bert_tf2.errors import BertConfigError
+
 TRIPLET_EPSILON = 1e-6
 PEN_STATE_COLUMNS = slice(2, 5)
 
@@ -138,8 +140,8 @@ def compute_losses(outputs, batch, settings):
         `triplet` for sketchretrieval).
 
     Raises:
-        ValueError: `sketchretrieval` without the triplet member axis (config `get_type` must be
-            'triplet').
+        BertConfigError: `sketchretrieval` without the triplet member axis (config `get_type`
+            must be 'triplet', spec B27).
     """
     stroke = ops.convert_to_tensor(batch["stroke"])
     has_members = len(stroke.shape) == 4
@@ -158,7 +160,7 @@ def compute_losses(outputs, batch, settings):
     if "sketchretrieval" in outputs:
         features = ops.convert_to_tensor(outputs["sketchretrieval"])
         if not has_members or features.shape[0] != 3:
-            raise ValueError(
+            raise BertConfigError(
                 "sketchretrieval needs (anchor, positive, negative) batches with a leading "
                 "member axis of 3; set get_type: 'triplet' in the config")
         terms["triplet"] = settings.triplet_weight * triplet_loss(

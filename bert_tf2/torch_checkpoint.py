@@ -13,6 +13,7 @@ import pickle
 import zipfile
 
 import numpy as np
+from absl import logging
 
 from bert_tf2.errors import BertCheckpointError
 
@@ -63,7 +64,9 @@ def _load_with_torch(path):
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as error:
         raise BertCheckpointError(f"{path}: checkpoint file not found") from error
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as error:
+        logging.warning("%s: weights_only loading failed (%s); retrying with full unpickling, "
+                        "which runs code from the file: use trusted checkpoints only", path, error)
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     return _tensors_to_numpy(checkpoint, torch)
 
