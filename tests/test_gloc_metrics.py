@@ -7,6 +7,9 @@ import sys
 import numpy as np
 import pytest
 
+from sketchgloc_tf2 import recognition, render
+from sketchgloc_tf2.data.quickdraw import load_data
+from sketchgloc_tf2.errors import SketchConfigError
 from sketchgloc_tf2.retrieval import (
     encode_generated,
     evaluate_sample_folder,
@@ -113,3 +116,50 @@ def test_sample_abs_then_retrieval_command_lines(gloc_bundle, tmp_path):
     fixed = evaluate_sample_folder(model, hparams, str(out))
     assert values == [fixed.top_k[k] for k in (1, 10, 50)]
     assert values[2] == 1.0 and fixed.labels.tolist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_sketch_a_net_layer_table():
+    model = recognition.sketch_a_net(5, image_size=225)
+    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
+    assert shapes["L1"] == (71, 71, 64) and shapes["pool1"] == (35, 35, 64)
+    assert shapes["L2"] == (31, 31, 128) and shapes["pool2"] == (15, 15, 128)
+    assert shapes["L5"] == (15, 15, 256) and shapes["pool5"] == (7, 7, 256)
+    assert model.get_layer("L6").kernel_size == (7, 7)
+    assert shapes["L6"] == (1, 1, 512) and shapes["logits"] == (5,)
+    small = recognition.sketch_a_net(5, image_size=96)
+    assert small.get_layer("L1").kernel_size == (15, 15) and small.get_layer("L6").kernel_size == (1, 1)
+    with pytest.raises(SketchConfigError):
+        recognition.sketch_a_net(5, image_size=64)
+
+
+def _render_folder(folder, split, categories, color_by_category=False):
+    """A sample_abs-like folder made of real drawings rendered by the shared rasteriser."""
+    for label, name in enumerate(categories):
+        os.makedirs(folder / name, exist_ok=True)
+        color = ("black", "red", "blue")[label] if color_by_category else "black"
+        for index in np.flatnonzero(split.labels == label):
+            image = render.to_image(render.rasterize(split.strokes[index]), color)
+            render.save_png(image, str(folder / name / f"{label}_{index}.png"))
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_rec_training_on_real_categories_beats_chance(quickdraw_dir, tmp_path, capsys):
+    categories = ["bee", "bus", "flower"]
+    model_dir = tmp_path / "rec"
+    assert recognition.main(["train", "--data_dir", str(quickdraw_dir), "--categories",
+                             ",".join(categories), "--output", str(model_dir), "--epochs", "3",
+                             "--image_size", "96"]) == 0
+    model, config = recognition.load_recognizer(str(model_dir))
+    assert config["categories"] == categories and config["valid_accuracy"] > 0.6
+    test = load_data(str(quickdraw_dir), categories, 70000)["test"]
+    for colored in (False, True):
+        folder = tmp_path / f"samples_{colored}"
+        _render_folder(folder, test, categories, colored)
+        capsys.readouterr()
+        assert recognition.main(["eval", str(folder), "--model", str(model_dir)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].startswith("Rec: ") and float(lines[0].split()[1]) > 0.6
+        assert [line.split(":")[0].strip() for line in lines[1:]] == categories
+    result = recognition.evaluate_folder(model, config, str(tmp_path / "samples_False"))
+    assert result["count"] == len(test) and result["confusion"].sum() == len(test)

@@ -27,6 +27,29 @@ def test_rasterize_follows_the_upstream_canvas_geometry():
     np.testing.assert_allclose(ink.sum(), 22.5, atol=1.0)
 
 
+def brute_force_rasterize(offsets, width=48, line_width=1.0):
+    """Coverage of every pixel against every segment (the definition)."""
+    segments = render.pixel_segments(offsets, width)
+    centres = np.arange(width) + 0.5
+    grid = np.stack(np.meshgrid(centres, centres), axis=-1).reshape(-1, 2)
+    distance = np.full(len(grid), np.inf)
+    for start, end in segments:
+        direction = end - start
+        along = np.clip((grid - start) @ direction / (direction @ direction), 0.0, 1.0)
+        nearest = grid - start - along[:, None] * direction
+        distance = np.minimum(distance, np.linalg.norm(nearest, axis=1))
+    return np.clip(line_width / 2 + 0.5 - distance, 0.0, 1.0).reshape(width, width)
+
+
+@pytest.mark.parametrize("line_width", [1.0, 2.5])
+def test_rasterize_equals_the_brute_force_definition(line_width):
+    rng = np.random.default_rng(0)
+    offsets = np.concatenate([rng.normal(scale=20, size=(60, 2)),
+                              (rng.random((60, 1)) < 0.2)], axis=1)
+    np.testing.assert_allclose(render.rasterize(offsets, line_width=line_width),
+                               brute_force_rasterize(offsets, line_width=line_width), atol=1e-6)
+
+
 def test_rasterize_draws_nothing_for_dots_and_empty_sketches():
     assert render.rasterize(np.zeros((0, 3))).max() == 0.0
     dots = np.array([[1, 1, 1], [3, 2, 1], [4, 4, 1]], np.float32)
