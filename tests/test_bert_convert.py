@@ -188,3 +188,34 @@ def test_pretrained_encoder_goes_into_the_finetuning_layout(tmp_path, bert_bundl
 def test_missing_checkpoint_dir_is_a_clear_error(tmp_path):
     with pytest.raises(BertCheckpointError, match="not a native Sketch-BERT checkpoint"):
         load_checkpoint(str(tmp_path))
+
+
+def _default_params_sections(bundle):
+    """`{section title letter: {state name: {key: shape}}}` of default_params.txt."""
+    sections, letter, state = {}, None, None
+    for line in (bundle / "default_params.txt").read_text().splitlines():
+        if line.startswith("# A.") or line.startswith("# B."):
+            letter = line[2]
+            sections[letter] = {}
+        elif line.startswith("[") and letter:
+            state = line.strip("[]")
+            sections[letter][state] = {}
+        elif letter and state and line.startswith("  ") and not line.strip().startswith("#"):
+            name, rest = line.split(None, 1)
+            shape = tuple(int(d) for d in rest.split(")")[0].strip("(").split(",") if d)
+            sections[letter][state][name] = shape
+    return sections
+
+
+@pytest.mark.parametrize("letter, tasks", [("A", ["maskrec"]), ("B", ["maskrec", CLS, REL])])
+def test_published_configuration_has_the_released_layout(bert_bundle, letter, tasks):
+    """The default 8 x [12, 768, 3072] ALBERT maps 1:1 onto the published state-dict layout."""
+    expected = _default_params_sections(bert_bundle)[letter]
+    config = load_config(os.path.join(os.path.dirname(__file__), "..", "bert_tf2", "configs",
+                                      "sketch_transformer.yml"), {"task_types": tasks})
+    model = build_model(config)
+    exported = {state: {key: tuple(value.shape) for key, value in table.items()}
+                for state, table in export_state_dicts(model).items()}
+    assert exported == expected
+    for state in expected:
+        assert list(exported[state]) == list(expected[state])
