@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from sketchgloc_tf2 import hparams as hparams_lib
-from sketchgloc_tf2.errors import SketchCheckpointError
+from sketchgloc_tf2.errors import SketchCheckpointError, SketchError
 from sketchgloc_tf2.layers.cells import (
     HYPER_BIAS_BLOCKS,
     HYPER_NORM_BLOCKS,
@@ -271,4 +271,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except SketchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
