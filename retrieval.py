@@ -2,13 +2,16 @@
 
     python retrieval.py SAMPLE_DIR CHECKPOINT_DIR [--data_dir=DIR] [--retrieval_offbyone]
 
-prints `Top 1 Ret: x`, `Top 10 Ret: x`, `Top 50 Ret: x`. `--data_dir` (optional) recomputes the
-padded sizes from the checkpoint's categories as upstream does; without it the sizes stored in
-`model_config.json` are used (they only bound the re-encoded sketches). See
+prints `Top 1 Ret: x`, `Top 10 Ret: x`, `Top 50 Ret: x` (the only stdout lines; progress and
+logs go to stderr). `--data_dir` (optional) recomputes the padded sizes from the checkpoint's
+categories as upstream does; without it the sizes stored in `model_config.json` are used (they
+only bound the re-encoded sketches). See
 `sketchgloc_tf2.retrieval` for the metric and the documented differences from upstream.
 """
 
+import contextlib
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -41,8 +44,9 @@ def main(argv):
         model, hparams = load_sampling_model(checkpoint_dir, FLAGS.ckpt_id)
         if FLAGS.data_dir:
             hparams = prepare_data(FLAGS.data_dir, hparams, keep_sizes=True).hparams
-        result = evaluate_sample_folder(model, hparams, sample_dir, FLAGS.retrieval_offbyone,
-                                        FLAGS.batch_size)
+        with contextlib.redirect_stdout(sys.stderr):  # progress bar off stdout
+            result = evaluate_sample_folder(model, hparams, sample_dir,
+                                            FLAGS.retrieval_offbyone, FLAGS.batch_size)
     except SketchError as error:
         logging.error("%s", error)
         return 1

@@ -2,11 +2,17 @@
 
     python bench/sampling.py [--batch 100] [--max_seq_len 250] [--runs 5]
 
-Prints one JSON line per measurement (DESIGN.md): stochastic sampling that stops each sketch at
-its end token (`stop_at_end`), and the worst case that always runs all `max_seq_len` steps
-(`full_length`, what upstream's sampler always does). `compile_s` is the first call (tracing and
-XLA compilation). Random weights emit the end token early, so the `stop_at_end` figure depends on
-the weights; `full_length` does not.
+Prints one JSON line per measurement (DESIGN.md), all stochastic (temperature 0.24):
+
+* `full_length`: one batch that always runs all `max_seq_len` steps (upstream's sampler always
+  does) -- the worst case, independent of the weights;
+* `stop_at_end`: one batch, each sketch stops at its end token, the call ends with the longest;
+* `continuous`: `Sampler.sample_many` over `--codes` codes (slots refilled as sketches end), what
+  `sample_abs.py` uses.
+
+`compile_s` is the first call (tracing and XLA compilation). With random weights sketches end
+after a few steps (`mean_sketch_len`), so the last two figures flatter a trained model;
+`full_length` does not depend on the weights.
 """
 
 import argparse
@@ -30,6 +36,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--max_seq_len", type=int, default=250)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--codes", type=int, default=1000, help="codes for the continuous mode")
     parser.add_argument("--enc_rnn_size", type=int, default=512)
     parser.add_argument("--dec_rnn_size", type=int, default=512)
     parser.add_argument("--z_size", type=int, default=128)
@@ -41,16 +48,26 @@ def main(argv=None):
     config = dict(enc_rnn_size=args.enc_rnn_size, dec_rnn_size=args.dec_rnn_size,
                   dec_model="hyper", z_size=args.z_size, max_seq_len=args.max_seq_len,
                   temperature=0.24, xla=True)
-    for mode, stop in (("stop_at_end", True), ("full_length", False)):
+    seeds = iter(range(1, 1000000))
+    for mode, stop in (("full_length", False), ("stop_at_end", True)):
         sampler = Sampler(model, args.max_seq_len, stop_at_end=stop)
         start = time.perf_counter()
         result = sampler(z, seed=0)
         compile_s = time.perf_counter() - start
-        seeds = iter(range(1, 1000))
         times = time_runs(lambda: sampler(z, seed=next(seeds)), runs=args.runs, warmup=1)
         emit("sampling", dict(config, mode=mode), args.batch, times, items_per_call=args.batch,
              compile_s=round(compile_s, 3),
              mean_sketch_len=round(float(np.mean(result.lengths)), 1))
+    codes = np.random.default_rng(1).standard_normal((args.codes, args.z_size)).astype(np.float32)
+    sampler = Sampler(model, args.max_seq_len)
+    start = time.perf_counter()
+    sketches = sampler.sample_many(codes[:args.batch], args.batch, seed=0)
+    compile_s = time.perf_counter() - start
+    times = time_runs(lambda: sampler.sample_many(codes, args.batch, seed=next(seeds)),
+                      runs=args.runs, warmup=0)
+    emit("sampling", dict(config, mode="continuous", codes=args.codes), args.batch, times,
+         items_per_call=args.codes, compile_s=round(compile_s, 3),
+         mean_sketch_len=round(float(np.mean([len(s) for s in sketches])), 1))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ Differences from upstream, all documented in README:
 
 import dataclasses
 
+import keras
 import numpy as np
 from absl import logging
 
@@ -101,7 +102,7 @@ def top_k_accuracy(ranks: np.ndarray, ks=TOP_K) -> dict:
 
 
 def encode_generated(model, hparams, sketches, offbyone: bool = False,
-                     batch_size: int = 100) -> np.ndarray:
+                     batch_size: int = 100, progress: bool = False) -> np.ndarray:
     """Codes (`p_mu`) of generated sketches, re-encoded without noise (no reorganisation).
 
     Args:
@@ -110,6 +111,7 @@ def encode_generated(model, hparams, sketches, offbyone: bool = False,
         sketches: list of absolute stroke-3 arrays `[l, 3]` (x, y, pen_up), l may be 0.
         offbyone: reproduce upstream's offset conversion (spec B7).
         batch_size: sketches per encoder call.
+        progress: show a progress bar.
 
     Returns:
         float32 `[len(sketches), Z]`.
@@ -120,11 +122,14 @@ def encode_generated(model, hparams, sketches, offbyone: bool = False,
     builder = BatchBuilder(BatchSizes(longest, hparams.max_stroke_len, hparams.max_strokes_num,
                                       hparams.clip_node_length))
     codes = []
+    bar = keras.utils.Progbar(len(offsets), unit_name="sketch") if progress else None
     for begin in range(0, len(offsets), batch_size):
         chunk = offsets[begin:begin + batch_size]
         normals = [np.zeros(noise_draws_needed(s)) for s in chunk]
         batch = builder.build(chunk, np.zeros(len(chunk)), 0.0, normals)
         codes.append(encode_mu(model, batch))
+        if bar:
+            bar.add(len(chunk))
     return np.concatenate(codes) if codes else np.zeros((0, hparams.z_size), np.float32)
 
 
@@ -164,7 +169,7 @@ def evaluate_sample_folder(model, hparams, sample_dir: str, offbyone: bool = Fal
     if empty:
         logging.warning("%d generated sketches are empty; they are encoded as empty node sets",
                         empty)
-    fake = encode_generated(model, hparams, sketches, offbyone, batch_size)
+    fake = encode_generated(model, hparams, sketches, offbyone, batch_size, progress=True)
     ranks, nearest = source_ranks(np.stack(real), fake)
     for index in np.flatnonzero(nearest != np.arange(len(nearest))):
         logging.info("%d to %d", index, nearest[index])

@@ -47,6 +47,7 @@ from sketchgloc_tf2.model import BATCH_KEYS, POINT_WIDTH
 START_TOKEN = (0.0, 0.0, 1.0, 0.0, 0.0)
 END_TOKEN = (0.0, 0.0, 0.0, 0.0, 1.0)
 DEFAULT_TEMPERATURE = 0.24
+DEFAULT_STEPS_PER_CALL = 10
 STEP_ARRAYS = ("pi", "mux", "muy", "sigmax", "sigmay", "corr", "pen", "pen_logits")
 UPSTREAM_COLORS = ("black", "red", "blue", "green", "orange", "cyan", "tomato", "magenta",
                    "purple", "brown")
@@ -168,8 +169,28 @@ def choose_points(mixture, temperature, uniforms, normals, greedy):
     return tf.concat([x[:, None], y[:, None], pen], axis=1)
 
 
+def _random_draws(seed, step, batch, dtype):
+    """`(uniforms [B, 2], normals [B, 2])` of one step, from the seed pair and the step index."""
+    step_seed = tf.random.experimental.stateless_fold_in(seed, step)
+    uniform_seed, normal_seed = tf.unstack(tf.random.experimental.stateless_split(step_seed, 2))
+    return (tf.random.stateless_uniform([batch, 2], uniform_seed, dtype=dtype),
+            tf.random.stateless_normal([batch, 2], normal_seed, dtype=dtype))
+
+
+def _seed_pair(seed):
+    """An int seed `s` as the pair `(s, 0)`; a pair unchanged. int64 `[2]` tensor."""
+    seed = np.atleast_1d(np.asarray(seed, dtype=np.int64))
+    return tf.constant(np.concatenate([seed, [0]])[:2] if seed.size == 1 else seed[:2])
+
+
 class Sampler:
     """Compiled, batched sketch generation from latent codes.
+
+    `__call__` decodes one batch of codes (all sketches start together; the loop ends when the
+    last one stops). `sample_many` decodes any number of codes with continuous batching: a fixed
+    set of `batch_size` slots advances `steps_per_call` steps per compiled call, and a slot whose
+    sketch has ended takes the next code, so the work follows the mean sketch length rather than
+    each batch's longest sketch.
 
     Args:
         model: a `SketchGlocModel` (its decoder is used in evaluation mode).
@@ -207,20 +228,128 @@ class Sampler:
 
         Args:
             z: `[B, Z]` latent codes.
-            seed: int or a pair of ints; the same seed and z give the same sketches.
+            seed: int (same as the pair `(seed, 0)`) or a pair of ints; the same seed and z give
+                the same sketches.
             record_steps: also return every step's inputs, mixture and state (`SampleResult.steps`).
 
         Returns:
             `SampleResult`.
         """
         z = tf.convert_to_tensor(np.asarray(z, dtype=np.float32))
-        seed = tf.constant(np.resize(np.asarray(seed, dtype=np.int64), 2))
-        outputs = self._function(bool(record_steps))(z, seed)
+        outputs = self._function(bool(record_steps))(z, _seed_pair(seed))
         outputs = {name: value.numpy() for name, value in outputs.items()}
         steps = {name[len("step_"):]: value for name, value in outputs.items()
                  if name.startswith("step_")}
         return SampleResult(outputs["strokes_5d"], outputs["lengths"], outputs["initial_state"],
                             steps)
+
+    def sample_many(self, z, batch_size: int = 100, seed=0,
+                    steps_per_call: int = DEFAULT_STEPS_PER_CALL, progress: bool = False) -> list:
+        """Generates one sketch per code with continuous batching.
+
+        Args:
+            z: `[M, Z]` latent codes.
+            batch_size: slots decoded together.
+            seed: int or pair; the same seed, codes, `batch_size` and `steps_per_call` give the
+                same sketches (greedy decoding gives the same sketches as `__call__`).
+            steps_per_call: decoder steps per compiled call; a finished slot is refilled at the
+                next call.
+            progress: show a progress bar.
+
+        Returns:
+            List of M float64 `[l, 3]` absolute stroke-3 sketches (x, y, pen_up), in z order.
+        """
+        z = np.asarray(z, dtype=np.float32)
+        slots = min(int(batch_size), len(z))
+        if slots == 0:
+            return []
+        key = ("advance", slots, int(steps_per_call))
+        if key not in self._functions:
+            self._functions[key] = tf.function(
+                lambda *args: self._advance(*args, num_steps=int(steps_per_call)),
+                jit_compile=self.jit_compile)
+        advance = self._functions[key]
+        base_seed = _seed_pair(seed)
+        slot_z = np.zeros((slots, z.shape[1]), np.float32)
+        owner = np.full(slots, -1)
+        state = np.zeros((slots, self.model.state_size), np.float32)
+        point = np.zeros((slots, 5), np.float32)
+        steps_done = np.zeros(slots, np.int32)
+        pieces = [[] for _ in range(len(z))]
+        sketches = [None] * len(z)
+        next_code, call = 0, 0
+        bar = keras.utils.Progbar(len(z), unit_name="sketch") if progress else None
+        while True:
+            reset = np.zeros(slots, bool)
+            for slot in np.flatnonzero(owner < 0):
+                if next_code == len(z):
+                    break
+                owner[slot], slot_z[slot], reset[slot] = next_code, z[next_code], True
+                next_code += 1
+            active = owner >= 0
+            if not active.any():
+                break
+            rows, state, point, steps_done, done = (value.numpy() for value in advance(
+                slot_z, state, point, steps_done, reset, active, base_seed, tf.constant(call)))
+            call += 1
+            for slot in np.flatnonzero(active):
+                ends = np.flatnonzero(rows[slot, :, 4] > 0)
+                pieces[owner[slot]].append(rows[slot, :ends[0] if ends.size else len(rows[slot])])
+                if done[slot]:
+                    code = owner[slot]
+                    sketches[code] = to_stroke3(np.concatenate(pieces[code]), None)
+                    pieces[code], owner[slot] = None, -1
+                    if bar:
+                        bar.add(1)
+        return sketches
+
+    def _advance(self, z, state, point, steps_done, reset, active, seed, call, num_steps):
+        """Up to `num_steps` steps of every active slot (compiled by `sample_many`).
+
+        Args:
+            z: `[B, Z]` code of each slot.
+            state, point: `[B, S]`, `[B, 5]` decoder state and last emitted point per slot.
+            steps_done: int32 `[B]` steps already taken by each slot's sketch.
+            reset: bool `[B]` slots starting a new sketch (state from z, start token).
+            active: bool `[B]` slots holding a sketch (idle slots count as finished).
+            seed: int64 `[2]` seed of the `sample_many` run.
+            call: int32 scalar, number of this call in the run (folded into the seed).
+            num_steps: steps per call (static).
+
+        Returns:
+            `(rows [B, num_steps, 5], state, point, steps_done, done [B])`; rows after a slot's
+            end (or its T-th step) are end tokens; done = the sketch has ended or used T steps.
+        """
+        model, limit = self.model, self.max_seq_len
+        batch, dtype = tf.shape(z)[0], z.dtype
+        temperature = tf.constant(self.temperature, dtype)
+        start = tf.tile(tf.constant([START_TOKEN], dtype), [batch, 1])
+        end = tf.tile(tf.constant([END_TOKEN], dtype), [batch, 1])
+        state = tf.where(reset[:, None], model.initial_state(z), state)
+        point = tf.where(reset[:, None], start, point)
+        steps_done = tf.where(reset, 0, steps_done)
+        done = tf.logical_not(active) | (steps_done >= limit)
+        decoder_step = self._decoder_step_function(z)
+        call_seed = tf.random.experimental.stateless_fold_in(seed, call)
+
+        def body(step, point, state, steps_done, done, rows):
+            mixture, new_state = decoder_step(point, state)
+            uniforms, normals = _random_draws(call_seed, step, batch, dtype)
+            emitted = choose_points(mixture, temperature, uniforms, normals, self.greedy)
+            emitted = tf.where(done[:, None], end, emitted)
+            steps_done = steps_done + tf.cast(tf.logical_not(done), tf.int32)
+            ended = emitted[:, 4] > 0 if self.stop_at_end else tf.zeros_like(done)
+            done = done | ended | (steps_done >= limit)
+            rows = tf.tensor_scatter_nd_update(rows, [[step]], emitted[None])
+            return step + 1, emitted, new_state, steps_done, done, rows
+
+        _, point, state, steps_done, done, rows = tf.while_loop(
+            lambda step, point, state, steps_done, done, rows: tf.logical_not(
+                tf.reduce_all(done)),
+            body,
+            (tf.constant(0), point, state, steps_done, done, tf.tile(end[None], [num_steps, 1, 1])),
+            maximum_iterations=num_steps)
+        return tf.transpose(rows, [1, 0, 2]), state, point, steps_done, done
 
     def _decoder_step_function(self, z):
         """A decoder step for fixed z, with every loop-invariant product computed once.
@@ -269,11 +398,7 @@ class Sampler:
 
         def body(step, point, state, finished, buffers):
             mixture, new_state = decoder_step(point, state)
-            step_seed = tf.random.experimental.stateless_fold_in(seed, step)
-            uniform_seed, normal_seed = tf.unstack(
-                tf.random.experimental.stateless_split(step_seed, 2))
-            uniforms = tf.random.stateless_uniform([batch, 2], uniform_seed, dtype=dtype)
-            normals = tf.random.stateless_normal([batch, 2], normal_seed, dtype=dtype)
+            uniforms, normals = _random_draws(seed, step, batch, dtype)
             emitted = choose_points(mixture, temperature, uniforms, normals, self.greedy)
             if self.stop_at_end:
                 emitted = tf.where(finished[:, None], end, emitted)
@@ -329,8 +454,9 @@ def load_sampling_model(checkpoint_dir: str, ckpt_id: int = 0) -> tuple:
     return model, hparams.eval_copy()
 
 
-def random_latents(num: int, z_size: int, seed: int) -> np.ndarray:
-    """Unconditional codes z ~ N(0, I): float32 `[num, z_size]`, reproducible from `seed`."""
+def random_latents(num: int, z_size: int, seed) -> np.ndarray:
+    """Unconditional codes z ~ N(0, I): float32 `[num, z_size]`, reproducible from `seed` (int or
+    sequence of ints)."""
     return np.random.RandomState(seed).standard_normal((num, z_size)).astype(np.float32)
 
 
@@ -343,34 +469,6 @@ def encode_mu(model, batch, box_key: str = "input_box") -> np.ndarray:
     inputs = {key: batch[key] for key in BATCH_KEYS}
     inputs["input_box"] = batch[box_key]
     return model.encode(inputs, training=False)["p_mu"].numpy()
-
-
-def sample_in_batches(sampler: Sampler, z: np.ndarray, batch_size: int, seed: int,
-                      progress: bool = False) -> list:
-    """Generates from many codes in fixed-size batches (one compilation; last batch padded).
-
-    Args:
-        sampler: the `Sampler`.
-        z: `[M, Z]` codes.
-        batch_size: codes per call.
-        seed: base seed; batch k uses the seed pair `(seed, k)`.
-        progress: show a progress bar.
-
-    Returns:
-        List of M float64 `[l, 3]` absolute stroke-3 sketches.
-    """
-    z = np.asarray(z, dtype=np.float32)
-    bar = keras.utils.Progbar(len(z), unit_name="sketch") if progress else None
-    sketches = []
-    for number, begin in enumerate(range(0, len(z), batch_size)):
-        chunk = z[begin:begin + batch_size]
-        padded = np.zeros((batch_size, z.shape[1]), np.float32)
-        padded[:len(chunk)] = chunk
-        result = sampler(padded, seed=(seed, number))
-        sketches.extend(result.stroke3(i) for i in range(len(chunk)))
-        if bar:
-            bar.add(len(chunk))
-    return sketches
 
 
 @dataclasses.dataclass
@@ -466,11 +564,11 @@ def generate_sample_folder(model, hparams, test_split, output_dir: str,
             indices = np.arange(offsets[label], offsets[label] + count)
             z, z_ori = _category_codes(model, batcher, indices, options, rng)
         else:
-            z = random_latents(count, hparams.z_size, options.seed * 1000 + label)
+            z = random_latents(count, hparams.z_size, (options.seed, label))
             z_ori = z
         logging.info("category %d (%s): generating %d sketches", label, name, count)
-        sketches = sample_in_batches(sampler, z, options.batch_size,
-                                     seed=options.seed * 1000 + label, progress=True)
+        sketches = sampler.sample_many(z, options.batch_size, seed=(options.seed, label),
+                                       progress=True)
         color = UPSTREAM_COLORS[label % len(UPSTREAM_COLORS)] if options.color_by_category \
             else "black"
         category_dir = os.path.join(output_dir, name)

@@ -19,7 +19,6 @@ from sketchgloc_tf2.sampling import (
     choose_points,
     generate_sample_folder,
     load_sampling_model,
-    sample_in_batches,
     to_stroke3,
 )
 
@@ -136,14 +135,27 @@ def test_stroke_format_conversions():
     assert absolute_to_offsets(np.zeros((0, 3)), offbyone=True).shape == (0, 3)
 
 
-def test_sample_in_batches_pads_the_last_batch():
-    model = tiny_model()
-    sampler = Sampler(model, max_seq_len=6, greedy=True)
-    z = np.random.default_rng(2).normal(size=(5, 3)).astype(np.float32)
-    sketches = sample_in_batches(sampler, z, batch_size=4, seed=0)
-    assert len(sketches) == 5
-    single = sampler(z[4:5]).stroke3(0)
-    np.testing.assert_allclose(sketches[4], single, atol=1e-6)
+def test_sample_many_refills_finished_slots(bundle_model):
+    model, hparams = bundle_model
+    z = np.random.default_rng(2).normal(size=(7, hparams.z_size)).astype(np.float32)
+    greedy = Sampler(model, hparams.max_seq_len, greedy=True)
+    many = greedy.sample_many(z, batch_size=3, steps_per_call=4)
+    single = greedy(z)
+    assert len(many) == 7
+    for index, sketch in enumerate(many):
+        np.testing.assert_allclose(sketch, single.stroke3(index), atol=1e-5)
+    sampler = Sampler(model, hparams.max_seq_len, temperature=1.0)
+    first = sampler.sample_many(z, batch_size=3, seed=4, steps_per_call=5)
+    again = sampler.sample_many(z, batch_size=3, seed=4, steps_per_call=5)
+    other = sampler.sample_many(z, batch_size=3, seed=5, steps_per_call=5)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(first, other))
+    assert len({len(sketch) for sketch in first}) > 1
+    assert all(len(sketch) <= hparams.max_seq_len for sketch in first)
+    assert sampler.sample_many(z[:0]) == []
+    # Without stopping at the end token every sketch uses all T steps, across calls.
+    full = Sampler(model, 9, stop_at_end=False).sample_many(z, batch_size=3, steps_per_call=4)
+    assert [len(sketch) for sketch in full] == [9] * 7
 
 
 def _folder_files(path):
