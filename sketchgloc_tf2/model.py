@@ -149,9 +149,8 @@ class SketchGlocModel(keras.Model):
         hp = self.hparams
         input_seqs = tf.convert_to_tensor(input_seqs, dtype=self.compute_dtype)
         z = tf.convert_to_tensor(z, dtype=self.compute_dtype)
-        steps = input_seqs.shape[1] - 1
-        points = input_seqs[:, :steps]
-        z_per_step = tf.tile(z[:, None, :], [1, steps, 1])
+        points = input_seqs[:, :-1]
+        z_per_step = tf.tile(z[:, None, :], [1, tf.shape(points)[1], 1])
         cell_inputs = tf.concat([points, z_per_step], axis=2)
         if training and hp.use_input_dropout:
             cell_inputs = keras.random.dropout(

@@ -206,3 +206,20 @@ def test_training_step_compiles_with_xla_and_dropout():
     assert np.isfinite(float(loss))
     assert all(grad is not None for grad in grads)
     assert float(model.batch_norm.moving_variance.numpy().mean()) != 1.0
+
+
+def test_model_traces_with_unknown_batch_and_lengths():
+    model = SketchGlocModel(tiny_hparams())
+    batch = random_batch(np.random.default_rng(8), batch=2, steps=5, nodes=3, node_len=4)
+    signature = {
+        "input_seqs": tf.TensorSpec([None, None, 5], tf.float32),
+        "input_strokes": tf.TensorSpec([None, None, 2], tf.float32),
+        "input_stroke_len": tf.TensorSpec([None], tf.int32),
+        "input_strokes_num": tf.TensorSpec([None], tf.int32),
+        "input_box": tf.TensorSpec([None, None, None, 9], tf.float32),
+    }
+    encode_decode = tf.function(
+        lambda inputs: model.compute_loss_from_batch(inputs, training=False)[1]["pi"],
+        input_signature=[signature])
+    expected = model.compute_loss_from_batch(batch, training=False)[1]["pi"]
+    np.testing.assert_allclose(encode_decode(batch), expected, rtol=1e-5, atol=1e-6)

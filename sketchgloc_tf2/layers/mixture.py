@@ -70,7 +70,7 @@ def reconstruction_loss(mixture, targets, training):
     Returns:
         Scalar loss.
     """
-    batch, steps = targets.shape[0], targets.shape[1]
+    steps = targets.shape[1] if targets.shape[1] is not None else tf.shape(targets)[1]
     flat = tf.reshape(targets, [-1, 5])
     x, y, pen_target = flat[:, 0:1], flat[:, 1:2], flat[:, 2:5]
     density = bivariate_normal_density(
@@ -83,5 +83,5 @@ def reconstruction_loss(mixture, targets, training):
         labels=pen_target, logits=mixture["pen_logits"])[:, None]
     if not training:
         pen_loss = pen_loss * mask
-    per_sketch = tf.reduce_sum(tf.reshape(position_loss + pen_loss, [batch or -1, steps]), axis=1)
+    per_sketch = tf.reduce_sum(tf.reshape(position_loss + pen_loss, [-1, steps]), axis=1)
     return tf.reduce_mean(per_sketch)

@@ -78,7 +78,7 @@ class RelationGCN(keras.layers.Layer):
             (graph readout, input of the batch norm).
         """
         box = tf.convert_to_tensor(box, dtype=self.compute_dtype)
-        max_nodes = box.shape[1]
+        max_nodes = box.shape[1] if box.shape[1] is not None else tf.shape(box)[1]
         embed = regroup_nodes(flat_embeddings, strokes_num, max_nodes)
         aggregated = tf.einsum("bijc,bjd->cbid", box, embed)
         hidden = tf.nn.relu(tf.einsum("cbid,cde->cbie", aggregated, self.gcn_weight_1))

@@ -22,7 +22,7 @@ def reverse_valid_steps(sequences, lengths):
         `[R, L, C]` where row r reads `x[len-1], ..., x[0], x[len], ..., x[L-1]`
         (as `tf.reverse_sequence`).
     """
-    steps = tf.range(sequences.shape[1], dtype=lengths.dtype)[None, :]
+    steps = tf.range(tf.shape(sequences)[1], dtype=lengths.dtype)[None, :]
     source = tf.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)
     return tf.gather(sequences, source, batch_dims=1)
 
@@ -112,8 +112,14 @@ class StrokeEncoder(keras.layers.Layer):
         """
         strokes = tf.stop_gradient(tf.convert_to_tensor(strokes, dtype=self.compute_dtype))
         rows, max_len = strokes.shape[0], strokes.shape[1]
+        if rows is None:
+            rows = tf.shape(strokes)[0]
+            chunk = self.chunk_rows
+        else:
+            chunk = min(self.chunk_rows, rows)
+        if max_len is None:
+            max_len = tf.shape(strokes)[1]
         lengths = tf.clip_by_value(tf.cast(lengths, tf.int32), 0, max_len)
-        chunk = min(self.chunk_rows, rows)
         num_chunks = -(-rows // chunk)
         padding = num_chunks * chunk - rows
         order = tf.argsort(lengths, direction="DESCENDING", stable=True)
@@ -154,8 +160,8 @@ class StrokeEncoder(keras.layers.Layer):
             maximum_iterations=num_chunks)
         restore = tf.math.invert_permutation(order)
         state_fw, state_bw = (
-            tf.gather(tf.reshape(states, [num_chunks * chunk, -1])[:rows], restore)
-            for states in (fw_states, bw_states))
+            tf.gather(tf.reshape(states, [num_chunks * chunk, cell.state_size])[:rows], restore)
+            for cell, states in zip(cells, (fw_states, bw_states)))
         last_h = tf.concat(
             [self.forward_cell.output_from_state(state_fw),
              self.backward_cell.output_from_state(state_bw)], axis=1)
