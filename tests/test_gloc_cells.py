@@ -270,3 +270,15 @@ def test_chunked_encoder_gradients_match_single_chunk_in_graph_mode():
 
     for expected, actual in zip(gradients(single), gradients(chunked)):
         np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_hashed_uniform_is_deterministic_and_uniform():
+    seed = tf.constant([11, 3], tf.int64)
+    draws = cells_lib.hashed_uniform([400, 500], seed).numpy()
+    np.testing.assert_array_equal(draws, cells_lib.hashed_uniform([400, 500], seed).numpy())
+    assert draws.min() >= 0.0 and draws.max() < 1.0
+    assert abs(draws.mean() - 0.5) < 0.005 and abs(draws.var() - 1 / 12) < 0.002
+    assert abs((draws < 0.9).mean() - 0.9) < 0.003
+    other = cells_lib.hashed_uniform([400, 500], seed + tf.constant([0, 1], tf.int64)).numpy()
+    assert abs(np.corrcoef(draws.ravel(), other.ravel())[0, 1]) < 0.01
+    assert abs(np.corrcoef(draws[:, :-1].ravel(), draws[:, 1:].ravel())[0, 1]) < 0.01
