@@ -23,8 +23,8 @@ stroke encoder recomputes chunks with `tf.recompute_grad`, which needs weights a
 Recurrent dropout ("without memory loss") is applied to `tanh(j)` only: a fresh Bernoulli mask
 per element and time step with keep probability `recurrent_dropout_prob`, kept values divided by
 that probability. It is active only when training and `use_recurrent_dropout` is set; inside the
-time loop the mask comes from a stateless generator seeded by the cell's `SeedGenerator` and the
-step index, so it also works under XLA.
+time loop the mask comes from `hashed_uniform`, a stateless counter-based generator keyed by a seed
+drawn from the cell's `SeedGenerator` plus the step index, so it also works (fast) under XLA.
 """
 
 import keras
