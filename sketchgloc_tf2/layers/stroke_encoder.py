@@ -38,8 +38,9 @@ class StrokeEncoder(keras.layers.Layer):
 
     Most of the B*N rows are padding (length 0). Rows are therefore sorted by length (longest
     first) and encoded in chunks of `chunk_rows` rows: only chunks holding a non-empty row run,
-    each for as many steps as its longest row, and each chunk's activations are recomputed in
-    the backward pass (`tf.recompute_grad`) instead of being kept for all chunks at once. The
+    each for as many steps as its longest row, and (with more than one chunk) each chunk's
+    activations are recomputed in the backward pass (`tf.recompute_grad`) instead of being kept
+    for all chunks at once. The
     results are exactly those of running every row for all L steps; shapes stay static (XLA).
 
     Args:
@@ -145,10 +146,14 @@ class StrokeEncoder(keras.layers.Layer):
             chunk_params = [dict(zip(names[0], flat[:split])), dict(zip(names[1], flat[split:]))]
             return self._encode_chunk(chunk_rows, chunk_lens, chunk_seeds(index), chunk_params)
 
+        single_chunk = isinstance(num_chunks, int) and num_chunks == 1
+
         def body(index, fw_states, bw_states):
-            state_fw, state_bw = tf.recompute_grad(
-                lambda *args: encode(index, *args))(
-                    chunk_strokes.read(index), chunk_lengths[index], *flat_params)
+            encode_chunk = lambda *args: encode(index, *args)  # noqa: E731
+            if not single_chunk:
+                encode_chunk = tf.recompute_grad(encode_chunk)
+            state_fw, state_bw = encode_chunk(
+                chunk_strokes.read(index), chunk_lengths[index], *flat_params)
             position = tf.reshape(index, [1, 1])
             return (index + 1,
                     tf.tensor_scatter_nd_update(fw_states, position, state_fw[None]),
