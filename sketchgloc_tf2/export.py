@@ -1,0 +1,398 @@
+"""Exports a SketchGloc CHECKPOINT_DIR as a versioned SavedModel for TF Serving.
+
+    python -m sketchgloc_tf2.export CHECKPOINT_DIR EXPORT_BASE [--version N]
+
+writes `EXPORT_BASE/N/` (N = one more than the largest numbered version there, 1 for an empty
+base) through a hidden temporary folder renamed at the end, so a server watching EXPORT_BASE
+never sees a half-written version. The signatures take plain tensors; loading them needs only
+TensorFlow (`tf.saved_model.load`, `saved_model_cli`, `tensorflow_model_server`). Sizes: B
+sketches, P rows per padded sketch, Z = `z_size`, T = `max_seq_len`.
+
+| signature | inputs | outputs |
+|---|---|---|
+| `serving_default` (encode) | `strokes` float32 `[B, P, 3]`, `lengths` int32 `[B]` | `mu`, `logvar` float32 `[B, Z]` |
+| `sample` | `z` float32 `[B, Z]`, `temperature` float32 `[]`, `seed` int64 `[]` | `strokes` float32 `[B, T, 3]`, `lengths` int32 `[B]` |
+| `reconstruct` | `strokes`, `lengths` (as encode), `temperature`, `seed` (as sample) | as sample |
+
+Input sketches are stroke-3 rows `(dx, dy, pen_lift)` in original Quick, Draw! units (offsets
+from the previous point, row 0 from the origin, `pen_lift` 1 on the last point of a stroke);
+rows past `lengths[b]` are ignored. The graph clips them to ±1000, divides by the stored
+`normalizing_scale_factor` and builds the clean encoder batch of `data/graph_batching.py`
+(equal to the training pipeline's validation batches); sketches are encoded in blocks of
+`encode_block` (the stroke encoder needs a static batch). `logvar` is the log-variance of the
+latent Gaussian (`p_sigma2`). Generated sketches use the same stroke-3 format: offsets in
+original units and the pen-lift flag, `lengths[b]` rows (the points before the end-of-sketch
+token, at most T), zero rows after. `temperature` 0 means greedy decoding (argmax component,
+its mean, argmax pen state); a positive temperature samples as `sampling.Sampler` does with
+that temperature: the same `(z, temperature, seed)` gives the same sketches, those of
+`Sampler(model, T, temperature, jit_compile=False)(z, seed)` (with `--jit_compile`, those of the
+XLA-compiled `Sampler`: XLA's stateless generators give other numbers than the CPU kernels).
+`reconstruct` decodes from z = mu.
+
+Signature input shapes are left open (`saved_model_cli show` prints `unknown_rank`) so that a
+malformed request reaches the in-graph checks: bad requests (wrong rank or width, lengths
+outside [0, P], NaN or infinite values, pen flags other than 0 / 1, a negative temperature) fail
+with an `InvalidArgumentError` whose message names the problem. `assets.extra/export_info.json`
+records the sizes and the scale factor.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from sketchgloc_tf2.checkpoint import load_checkpoint_dir
+from sketchgloc_tf2.data.graph_batching import encoder_batch
+from sketchgloc_tf2.data.pipeline import batch_sizes
+from sketchgloc_tf2.errors import SketchConfigError, SketchError
+from sketchgloc_tf2.sampling import END_TOKEN, START_TOKEN, choose_points
+
+DEFAULT_ENCODE_BLOCK = 32
+INFO_FILE = os.path.join("assets.extra", "export_info.json")
+
+
+def assert_first_failure(checks, data=()):
+    """One assertion reporting the first failed check of an ordered list.
+
+    Each check is computed with ops that cannot fail on malformed inputs, so the error a client
+    sees is always this message, never a shape error of a later op.
+
+    Args:
+        checks: list of `(condition, message)`: scalar bool tensors and their explanations.
+        data: extra tensors printed after the message (e.g. the request's shapes).
+
+    Returns:
+        The `Assert` op.
+    """
+    conditions = tf.stack([condition for condition, _ in checks])
+    messages = tf.constant([message for _, message in checks])
+    first = tf.argmin(tf.cast(conditions, tf.int32))
+    return tf.debugging.Assert(
+        tf.reduce_all(conditions), [tf.gather(messages, first), *data], summarize=12)
+
+
+def _padded_shape(value, rank):
+    """The first `rank` dimensions of `value`'s shape, zeros for missing ones (never fails)."""
+    return tf.concat([tf.shape(value), tf.zeros([rank], tf.int32)], axis=0)[:rank]
+
+
+def check_sketch_batch(strokes, lengths):
+    """Validates a stroke-3 request.
+
+    Args:
+        strokes: float32 tensor of any shape, expected `[B, P, 3]` (dx, dy, pen_lift).
+        lengths: int32 tensor of any shape, expected `[B]`, each in [0, P].
+
+    Returns:
+        `(strokes [B, P, 3], lengths [B])`, well-formed whatever the request (an empty batch
+        when the shapes are wrong, lengths clipped to [0, P]) and computed after an assertion
+        that fails with `InvalidArgumentError` naming the first problem found.
+    """
+    shape = _padded_shape(strokes, 3)
+    well_formed = [
+        (tf.equal(tf.rank(strokes), 3),
+         "strokes must be a rank-3 [B, P, 3] batch of stroke-3 rows (dx, dy, pen_lift)"),
+        (tf.equal(shape[2], 3), "strokes must have 3 columns (dx, dy, pen_lift)"),
+        (tf.equal(tf.rank(lengths), 1), "lengths must be a rank-1 [B] vector"),
+        (tf.equal(tf.size(lengths), shape[0]),
+         "lengths must have one entry per sketch of strokes"),
+    ]
+    usable = tf.reduce_all(tf.stack([condition for condition, _ in well_formed]))
+    shape = tf.where(usable, shape, tf.constant([0, 0, 3]))
+    flat_lengths = tf.reshape(lengths, [-1])[:shape[0]]
+    clean_strokes = tf.reshape(tf.reshape(strokes, [-1])[:tf.reduce_prod(shape)], shape)
+    clean_strokes = tf.ensure_shape(clean_strokes, [None, None, 3])
+    valid = tf.sequence_mask(flat_lengths, shape[1])
+    real_rows = tf.boolean_mask(clean_strokes, valid)
+    checked = assert_first_failure(well_formed + [
+        (tf.reduce_all(flat_lengths >= 0), "lengths must be >= 0"),
+        (tf.reduce_all(flat_lengths <= shape[1]),
+         "lengths must not exceed P, the padded number of rows of strokes"),
+        (tf.reduce_all(tf.math.is_finite(real_rows)),
+         "strokes contain NaN or infinite values within lengths"),
+        (tf.reduce_all((real_rows[:, 2] == 0.0) | (real_rows[:, 2] == 1.0)),
+         "pen_lift (column 2 of strokes) must be 0 or 1 within lengths"),
+    ], ["strokes shape:", tf.shape(strokes), "lengths:", lengths])
+    with tf.control_dependencies([checked]):
+        return (tf.identity(clean_strokes),
+                tf.clip_by_value(flat_lengths, 0, shape[1]))
+
+
+def check_scalar(value, name):
+    """Validates a scalar request input; returns it (the first element whatever the shape)."""
+    checked = assert_first_failure([(tf.equal(tf.rank(value), 0), f"{name} must be a scalar")],
+                                   [f"{name} shape:", tf.shape(value)])
+    with tf.control_dependencies([checked]):
+        return tf.concat([tf.reshape(value, [-1]), tf.zeros([1], value.dtype)], axis=0)[0]
+
+
+def _check_latents(z, z_size):
+    """Validates `z` (expected finite `[B, z_size]`); returns a well-formed `[B, z_size]`."""
+    shape = _padded_shape(z, 2)
+    well_formed = [(tf.equal(tf.rank(z), 2), f"z must be a rank-2 [B, {z_size}] matrix"),
+                   (tf.equal(shape[1], z_size), f"z must have {z_size} columns (z_size)")]
+    usable = tf.reduce_all(tf.stack([condition for condition, _ in well_formed]))
+    shape = tf.where(usable, shape, tf.constant([0, z_size]))
+    clean = tf.ensure_shape(
+        tf.reshape(tf.reshape(z, [-1])[:tf.reduce_prod(shape)], shape), [None, z_size])
+    checked = assert_first_failure(
+        well_formed + [(tf.reduce_all(tf.math.is_finite(clean)),
+                        "z contains NaN or infinite values")],
+        ["z shape:", tf.shape(z)])
+    with tf.control_dependencies([checked]):
+        return tf.identity(clean)
+
+
+def _check_temperature(temperature):
+    """Validates the sampling temperature (a finite scalar >= 0)."""
+    temperature = check_scalar(temperature, "temperature")
+    checked = assert_first_failure([
+        (tf.math.is_finite(temperature), "temperature must be finite"),
+        (temperature >= 0.0, "temperature must be >= 0 (0 = greedy decoding)")],
+        ["temperature:", temperature])
+    with tf.control_dependencies([checked]):
+        return tf.identity(temperature)
+
+
+def _step_draws(seed, step, batch):
+    """`(uniforms [B, 2], normals [B, 2])` of one decoder step, as `sampling.Sampler` draws."""
+    step_seed = tf.random.experimental.stateless_fold_in(seed, step)
+    uniform_seed, normal_seed = tf.unstack(tf.random.experimental.stateless_split(step_seed, 2))
+    return (tf.random.stateless_uniform([batch, 2], uniform_seed),
+            tf.random.stateless_normal([batch, 2], normal_seed))
+
+
+class ServingGraph:
+    """The functions behind the signatures (traced into the SavedModel).
+
+    Args:
+        model: a `SketchGlocModel` (evaluation mode is used).
+        hparams: its hparams, with `max_seq_len`, `max_stroke_len`, `max_strokes_num` and a
+            positive `normalizing_scale_factor`.
+        encode_block: sketches per encoder call (static batch of the stroke encoder).
+        jit_compile: compile the decoding loop with XLA (TF Serving then needs
+            `--xla_cpu_compilation_enabled=true`).
+    """
+
+    def __init__(self, model, hparams, encode_block=DEFAULT_ENCODE_BLOCK, jit_compile=False):
+        if hparams.normalizing_scale_factor <= 0:
+            raise SketchConfigError(
+                "model_config.json has no normalizing_scale_factor (a config written by the "
+                "original code); pass --normalizing_scale_factor (the training data's dx/dy "
+                "standard deviation, logged by training)")
+        if encode_block < 1:
+            raise SketchConfigError(f"encode_block must be >= 1, got {encode_block}")
+        self.model = model
+        self.hparams = hparams
+        self.sizes = batch_sizes(hparams)
+        self.scale = np.float32(hparams.normalizing_scale_factor) + np.float32(1e-10)
+        self.encode_block = int(encode_block)
+        self._decode = tf.function(self._decode_loop, jit_compile=jit_compile, autograph=False)
+
+    def _encode_block(self, strokes, lengths):
+        batch = encoder_batch(strokes, lengths, self.hparams.normalizing_scale_factor,
+                              self.sizes)
+        outputs = self.model.encode(batch, training=False)
+        return outputs["p_mu"], outputs["p_sigma2"]
+
+    def encode(self, strokes, lengths):
+        """Validated sketches -> `(mu, logvar)` `[B, Z]`, encoded `encode_block` at a time."""
+        block, z_size = self.encode_block, self.hparams.z_size
+        batch = tf.shape(strokes)[0]
+        blocks = (batch + block - 1) // block
+        padding = blocks * block - batch
+        strokes = tf.reshape(tf.pad(strokes, [[0, padding], [0, 0], [0, 0]]),
+                             [blocks, block, tf.shape(strokes)[1], 3])
+        lengths = tf.reshape(tf.pad(lengths, [[0, padding]]), [blocks, block])
+        spec = tf.TensorSpec([block, z_size], tf.float32)
+        mu, logvar = tf.map_fn(lambda args: self._encode_block(*args), (strokes, lengths),
+                               fn_output_signature=(spec, spec))
+        return (tf.reshape(mu, [-1, z_size])[:batch], tf.reshape(logvar, [-1, z_size])[:batch])
+
+    def _decode_loop(self, z, temperature, seed):
+        """Decodes `z [B, Z]` into `[B, T, 5]` emitted points (absolute x, y, one-hot pen)."""
+        model, steps = self.model, self.hparams.max_seq_len
+        batch = tf.shape(z)[0]
+        seed_pair = tf.stack([seed, tf.constant(0, tf.int64)])
+        greedy = temperature <= 0.0
+        tau = tf.where(greedy, 1.0, temperature)
+        start = tf.tile(tf.constant([START_TOKEN], tf.float32), [batch, 1])
+        end = tf.tile(tf.constant([END_TOKEN], tf.float32), [batch, 1])
+
+        def body(step, point, state, finished, rows):
+            mixture, state = model.decoder_step(point, z, state)
+            uniforms, normals = _step_draws(seed_pair, step, batch)
+            emitted = tf.where(greedy, choose_points(mixture, tau, uniforms, normals, True),
+                               choose_points(mixture, tau, uniforms, normals, False))
+            emitted = tf.where(finished[:, None], end, emitted)
+            finished = finished | (emitted[:, 4] > 0)
+            rows = tf.tensor_scatter_nd_update(rows, [[step]], emitted[None])
+            return step + 1, emitted, state, finished, rows
+
+        *_, rows = tf.while_loop(
+            lambda step, point, state, finished, rows: tf.logical_not(tf.reduce_all(finished)),
+            body,
+            (tf.constant(0), start, model.initial_state(z), tf.zeros([batch], tf.bool),
+             tf.tile(end[None], [steps, 1, 1])),
+            maximum_iterations=steps)
+        return tf.transpose(rows, [1, 0, 2])
+
+    def generate(self, z, temperature, seed):
+        """Validated codes -> stroke-3 offsets in original units `[B, T, 3]` and lengths `[B]`."""
+        points = self._decode(z, temperature, seed)
+        steps = self.hparams.max_seq_len
+        is_end = points[:, :, 4] > 0
+        lengths = tf.where(tf.reduce_any(is_end, axis=1),
+                           tf.argmax(tf.cast(is_end, tf.int32), axis=1, output_type=tf.int32),
+                           steps)
+        absolute = points[:, :, :2]
+        offsets = (absolute - tf.pad(absolute[:, :-1], [[0, 0], [1, 0], [0, 0]])) * self.scale
+        strokes = tf.concat([offsets, points[:, :, 3:4]], axis=2)
+        valid = tf.sequence_mask(lengths, steps)
+        return {"strokes": tf.where(valid[..., None], strokes, 0.0), "lengths": lengths}
+
+    def serve_encode(self, strokes, lengths):
+        """`serving_default`: raw sketches -> `{"mu", "logvar": [B, Z]}`."""
+        strokes, lengths = check_sketch_batch(strokes, lengths)
+        mu, logvar = self.encode(strokes, lengths)
+        return {"mu": mu, "logvar": logvar}
+
+    def serve_sample(self, z, temperature, seed):
+        """`sample`: codes -> `{"strokes": [B, T, 3], "lengths": [B]}`."""
+        z = _check_latents(z, self.hparams.z_size)
+        return self.generate(z, _check_temperature(temperature), check_scalar(seed, "seed"))
+
+    def serve_reconstruct(self, strokes, lengths, temperature, seed):
+        """`reconstruct`: raw sketches -> generated sketches decoded from z = mu."""
+        strokes, lengths = check_sketch_batch(strokes, lengths)
+        mu, _ = self.encode(strokes, lengths)
+        return self.generate(mu, _check_temperature(temperature), check_scalar(seed, "seed"))
+
+    def archive(self):
+        """A `keras.export.ExportArchive` holding the model and the three signatures."""
+        archive = keras.export.ExportArchive()
+        archive.track(self.model)
+        strokes = tf.TensorSpec(None, tf.float32, name="strokes")
+        lengths = tf.TensorSpec(None, tf.int32, name="lengths")
+        temperature = tf.TensorSpec(None, tf.float32, name="temperature")
+        seed = tf.TensorSpec(None, tf.int64, name="seed")
+        archive.add_endpoint("serving_default", self.serve_encode, [strokes, lengths])
+        archive.add_endpoint("sample", self.serve_sample,
+                             [tf.TensorSpec(None, tf.float32, name="z"), temperature, seed])
+        archive.add_endpoint("reconstruct", self.serve_reconstruct,
+                             [strokes, lengths, temperature, seed])
+        return archive
+
+    def info(self):
+        """What `assets.extra/export_info.json` records."""
+        hp = self.hparams
+        return {
+            "model": "sketchgloc",
+            "signatures": ["serving_default", "sample", "reconstruct"],
+            "z_size": hp.z_size,
+            "max_seq_len": hp.max_seq_len,
+            "max_stroke_len": hp.max_stroke_len,
+            "max_strokes_num": hp.max_strokes_num,
+            "normalizing_scale_factor": float(hp.normalizing_scale_factor),
+            "clip_node_length": bool(hp.clip_node_length),
+            "encode_block": self.encode_block,
+            "categories": list(hp.categories),
+        }
+
+
+def next_version(export_base: str) -> int:
+    """One more than the largest all-digit folder name in `export_base` (1 if none)."""
+    if not os.path.isdir(export_base):
+        return 1
+    versions = [int(name) for name in os.listdir(export_base) if name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def write_version(export_base: str, version, write, error_type=SketchConfigError) -> str:
+    """Runs `write(folder)` on a hidden temporary folder, then renames it `export_base/version`.
+
+    Servers watching `export_base` ignore the temporary folder (its name is not a number).
+
+    Args:
+        export_base: created if needed.
+        version: positive int, or None for `next_version(export_base)`.
+        write: callable filling the folder.
+        error_type: the exception type raised for a bad version (the caller package's).
+
+    Returns:
+        The final folder.
+
+    Raises:
+        error_type: a version that is not positive or already exists.
+    """
+    version = next_version(export_base) if version is None else int(version)
+    if version < 1:
+        raise error_type(f"--version must be a positive integer, got {version}")
+    final = os.path.join(export_base, str(version))
+    if os.path.exists(final):
+        raise error_type(f"{final} already exists; pick another --version or omit it")
+    os.makedirs(export_base, exist_ok=True)
+    temporary = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_base)
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(temporary, 0o777 & ~umask)  # mkdtemp's 0700 would hide it from a server user
+        write(temporary)
+        os.rename(temporary, final)
+    finally:
+        if os.path.exists(temporary):
+            shutil.rmtree(temporary)
+    return final
+
+
+def export_model(model, hparams, export_base: str, version=None,
+                 encode_block: int = DEFAULT_ENCODE_BLOCK, jit_compile: bool = False) -> str:
+    """Writes the SavedModel of a loaded model; returns `export_base/<version>`."""
+    graph = ServingGraph(model, hparams, encode_block, jit_compile)
+
+    def write(folder):
+        graph.archive().write_out(folder, verbose=False)
+        os.makedirs(os.path.join(folder, "assets.extra"), exist_ok=True)
+        with open(os.path.join(folder, INFO_FILE), "w", encoding="utf-8") as stream:
+            json.dump(graph.info(), stream, indent=1)
+
+    return write_version(export_base, version, write)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sketchgloc_tf2.export",
+        description="Export a SketchGloc checkpoint as a versioned TF Serving SavedModel.")
+    parser.add_argument("checkpoint_dir", help="native checkpoint directory (or TF1 checkpoint)")
+    parser.add_argument("export_base", help="model base path; the export goes to EXPORT_BASE/N")
+    parser.add_argument("--version", type=int, default=None,
+                        help="version number N (default: next free number)")
+    parser.add_argument("--encode_block", type=int, default=DEFAULT_ENCODE_BLOCK,
+                        help="sketches per encoder call inside the graph")
+    parser.add_argument("--normalizing_scale_factor", type=float, default=None,
+                        help="override the config's scale factor (original units per unit)")
+    parser.add_argument("--jit_compile", action="store_true",
+                        help="compile the decoding loop with XLA (the server then needs "
+                        "--xla_cpu_compilation_enabled=true)")
+    args = parser.parse_args(argv)
+    model, hparams = load_checkpoint_dir(args.checkpoint_dir)
+    if args.normalizing_scale_factor is not None:
+        hparams = hparams.replace(normalizing_scale_factor=args.normalizing_scale_factor)
+    path = export_model(model, hparams.eval_copy(), args.export_base, args.version,
+                        args.encode_block, args.jit_compile)
+    print(f"wrote {path} (signatures serving_default = encode, sample, reconstruct)")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except SketchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
