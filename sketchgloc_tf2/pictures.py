@@ -3,6 +3,7 @@
     python -m sketchgloc_tf2.pictures grid CHECKPOINT_DIR OUT.png --data_dir DIR [--re_scale 0.3]
     python -m sketchgloc_tf2.pictures interpolate CHECKPOINT_DIR OUT.png --data_dir DIR
     python -m sketchgloc_tf2.pictures curves LOG_ROOT OUT.png
+    python -m sketchgloc_tf2.pictures samples SAMPLE_DIR OUT.png [--per_category 8]
 
 * `grid`: one column per test sketch; rows: the original sketch, the encoder's input (its graph
   nodes, each in its own colour, displaced by the reorganisation noise `re_scale`) and the
@@ -11,6 +12,8 @@
   (A and B themselves included), sketch B.
 * `curves`: `Train_Cost`, `Valid_Cost` and `Learning_Rate` (TensorBoard scalars under LOG_ROOT)
   against the training step.
+* `samples`: a contact sheet of a `sample_abs.py` folder, one row per category (its generated
+  `s_c_i.npy` sketches, first `--per_category` of each).
 
 `reconstruction_grid(model, hparams, batch, path)` draws the grid of a batch; the training loop
 calls it at each new best checkpoint. All drawing is matplotlib (Agg); files are written through
@@ -31,7 +34,12 @@ from matplotlib import pyplot as plt  # noqa: E402
 
 from sketchgloc_tf2.errors import SketchDataError, SketchError  # noqa: E402
 from sketchgloc_tf2.render import atomic_target  # noqa: E402
-from sketchgloc_tf2.sampling import DEFAULT_TEMPERATURE, Sampler, encode_mu  # noqa: E402
+from sketchgloc_tf2.sampling import (  # noqa: E402
+    DEFAULT_TEMPERATURE,
+    Sampler,
+    encode_mu,
+    list_sample_files,
+)
 
 CURVE_TAGS = ("Train_Cost", "Valid_Cost", "Learning_Rate")
 NODE_COLORS = plt.get_cmap("tab10").colors
@@ -247,6 +255,42 @@ def training_curves(log_root: str, path: str) -> str:
     return save_figure(figure, path)
 
 
+def _category_names(sample_dir: str) -> dict:
+    """Label -> category name, from the `<category>/<label>_<i>.png` sub-folders of a sample folder."""
+    names = {}
+    for name in sorted(os.listdir(sample_dir)):
+        folder = os.path.join(sample_dir, name)
+        if os.path.isdir(folder):
+            for file_name in os.listdir(folder):
+                label = file_name.split("_", 1)[0]
+                if file_name.endswith(".png") and label.isdigit():
+                    names[int(label)] = name
+                    break
+    return names
+
+
+def sample_sheet(sample_dir: str, path: str, per_category: int = 8) -> str:
+    """Writes a PNG of the generated sketches of a `sample_abs.py` folder, a row per category."""
+    rows = {}
+    for label, index, _, sketch_path in list_sample_files(sample_dir):
+        if len(rows.setdefault(label, [])) < per_category:
+            rows[label].append(sketch_path)
+    names = _category_names(sample_dir)
+    labels = sorted(rows)
+    columns = max(len(paths) for paths in rows.values())
+    figure, axes = _panel_grid(len(labels), columns,
+                               row_labels=[names.get(label, f"class {label}") for label in labels])
+    for row, label in enumerate(labels):
+        for column in range(columns):
+            axis = axes[row, column]
+            if column < len(rows[label]):
+                sketch = np.load(rows[label][column])[0]
+                draw_polylines(axis, strokes_from_absolute(sketch))
+            else:
+                axis.set_axis_off()
+    return save_figure(figure, path)
+
+
 def _test_batch(args, count, indices=None):
     """Model, hparams and a test batch of `count` sketches for the grid / interpolation."""
     from sketchgloc_tf2.data.pipeline import SketchBatcher, prepare_data
@@ -297,10 +341,16 @@ def main(argv=None) -> int:
     curves = commands.add_parser("curves")
     curves.add_argument("log_root")
     curves.add_argument("output")
+    sheet = commands.add_parser("samples")
+    sheet.add_argument("sample_dir")
+    sheet.add_argument("output")
+    sheet.add_argument("--per_category", type=int, default=8)
     args = parser.parse_args(argv)
     try:
         if args.command == "curves":
             path = training_curves(args.log_root, args.output)
+        elif args.command == "samples":
+            path = sample_sheet(args.sample_dir, args.output, args.per_category)
         elif args.command == "grid":
             model, hparams, batch = _test_batch(args, args.num, args.indices)
             path = reconstruction_grid(model, hparams, batch, args.output,

@@ -18,8 +18,9 @@ The emitted point (absolute x, y and one-hot pen) is the next step's input. With
 a sketch stops at its first end-of-sketch point (every later row is the end token
 `(0, 0, 0, 0, 1)`) and the loop exits when every sketch has stopped; upstream always runs
 `max_seq_len` steps and then keeps the rows before the first end token, which gives the same
-sketch. Random numbers come from stateless generators keyed by `(seed, step)`, so a seed
-reproduces a batch exactly. Upstream drew from Python's and NumPy's global generators, so its
+sketch. `Sampler.sample_many` decodes any number of codes with continuous batching (a slot whose
+sketch has ended takes the next code). Random numbers come from stateless generators keyed by
+the seed and the step, so a seed reproduces the sketches exactly. Upstream drew from Python's and NumPy's global generators, so its
 stochastic samples cannot be matched draw for draw; greedy decoding matches step by step
 (`python -m sketchgloc_tf2.parity BUNDLE --only sample`).
 
@@ -40,7 +41,7 @@ from absl import logging
 from sketchgloc_tf2 import render
 from sketchgloc_tf2.checkpoint import load_checkpoint_dir
 from sketchgloc_tf2.data.pipeline import SketchBatcher
-from sketchgloc_tf2.errors import SketchCheckpointError, SketchDataError
+from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError, SketchDataError
 from sketchgloc_tf2.layers.mixture import split_mixture
 from sketchgloc_tf2.model import BATCH_KEYS, POINT_WIDTH
 
@@ -205,9 +206,10 @@ class Sampler:
     def __init__(self, model, max_seq_len: int, temperature: float = DEFAULT_TEMPERATURE,
                  greedy: bool = False, stop_at_end: bool = True, jit_compile: bool = True):
         if max_seq_len <= 0:
-            raise SketchDataError(f"max_seq_len must be positive, got {max_seq_len}")
+            raise SketchConfigError(f"max_seq_len must be positive, got {max_seq_len}")
         if not greedy and temperature <= 0:
-            raise SketchDataError(f"temperature must be positive, got {temperature}")
+            raise SketchConfigError(f"temperature must be positive, got {temperature}; use "
+                                    "greedy decoding for a deterministic sketch")
         self.model = model
         self.max_seq_len = int(max_seq_len)
         self.temperature = float(temperature)
@@ -486,7 +488,7 @@ class SampleFolderOptions:
             (default False) encodes the reorganised chunks with the clean graph (spec B6).
         color_by_category: colour strokes by category as upstream (leaks the label into Rec,
             spec B10); default black.
-        batch_size: codes per compiled sampler call and sketches per encoder call.
+        batch_size: sketches decoded together (sampler slots) and per encoder call.
         write_svg: also write upstream's root `c_i.svg` files.
     """
 

@@ -134,3 +134,23 @@ def test_grid_command_line(gloc_bundle, tmp_path):
     assert pictures.main(["grid", os.path.join(gloc_bundle, "ckpt"), output, "--data_dir",
                           os.path.join(gloc_bundle, "data"), "--num", "2"]) == 0
     assert os.path.exists(output)
+
+
+def test_sample_sheet_of_a_sample_folder(tmp_path):
+    folder = tmp_path / "samples"
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(["cat", "bus"]):
+        os.makedirs(folder / name)
+        for index in range(3):
+            sketch = np.concatenate([rng.normal(size=(6, 2)), [[0]] * 5 + [[1]]], axis=1)
+            np.save(folder / f"s_{label}_{index}.npy", sketch[None])
+            np.save(folder / f"code_{label}_{index}.npy", np.zeros((1, 4), np.float32))
+            render.save_png(render.to_image(render.rasterize(sketch)),
+                            str(folder / name / f"{label}_{index}.png"))
+    np.save(folder / "s_1_3.npy", np.zeros((1, 0, 3)))
+    np.save(folder / "code_1_3.npy", np.zeros((1, 4), np.float32))
+    assert pictures._category_names(str(folder)) == {0: "cat", 1: "bus"}
+    output = str(tmp_path / "sheet.png")
+    assert pictures.main(["samples", str(folder), output, "--per_category", "4"]) == 0
+    width, height = Image.open(output).size
+    assert width > 2 * height
