@@ -38,7 +38,7 @@ SCOPE_TO_CELL_TYPE = {scope: cell_type for cell_type, scope in TF1_CELL_SCOPES.i
 
 
 def _cell_entries(cell, prefix):
-    """TF1 names of one cell's variables under `prefix` -> (variable, index along axis 0 or None)."""
+    """TF1 names of a cell's variables under `prefix` -> (variable, index on axis 0 or None)."""
     if isinstance(cell, HyperLSTMCell):
         scope = "HyperLSTMCell"
     elif isinstance(cell, LayerNormLSTMCell):
@@ -69,7 +69,10 @@ def _cell_entries(cell, prefix):
 
 
 def _linear_entries(layer, scope):
-    return {f"{scope}/linear/fc_w": (layer.kernel, None), f"{scope}/linear/fc_b": (layer.bias, None)}
+    return {
+        f"{scope}/linear/fc_w": (layer.kernel, None),
+        f"{scope}/linear/fc_b": (layer.bias, None),
+    }
 
 
 def tf1_variable_map(model):

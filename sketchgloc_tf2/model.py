@@ -118,7 +118,7 @@ class SketchGlocModel(keras.Model):
         return outputs
 
     def sample_z(self, p_mu, p_sigma2, eps=None):
-        """Reparameterisation `p_mu + exp(p_sigma2 / 2) * eps`, eps ~ N(0, I) unless given `[B, Z]`."""
+        """Reparameterisation `p_mu + exp(p_sigma2 / 2) * eps`; eps `[B, Z]` drawn unless given."""
         if eps is None:
             eps = keras.random.normal(tf.shape(p_mu), seed=self.seed_generator)
         return p_mu + tf.exp(p_sigma2 / 2.0) * tf.cast(eps, p_mu.dtype)

@@ -127,7 +127,8 @@ def layer_norm_blocks(values, num_blocks, gamma, beta):
         beta: `[num_blocks * H]` offset.
 
     Returns:
-        `[B, num_blocks * H]`: per block `(v - mean) / sqrt(biased_var + 1e-3)`, then `gamma * . + beta`.
+        `[B, num_blocks * H]`: per block `(v - mean) / sqrt(biased_var + 1e-3)`, then
+        `gamma * . + beta`.
     """
     width = values.shape[-1]
     blocks = tf.reshape(values, [-1, num_blocks, width // num_blocks])
@@ -273,7 +274,8 @@ class LSTMCell(_RecurrentCell):
         c, h = tf.split(state, 2, axis=1)
         gates = projected + tf.matmul(h, weights["W_hh"])
         i, j, f, o = tf.split(gates, 4, axis=1)
-        new_c = c * tf.sigmoid(f + self.forget_bias) + tf.sigmoid(i) * self.candidate(j, dropout_seed)
+        candidate = self.candidate(j, dropout_seed)
+        new_c = c * tf.sigmoid(f + self.forget_bias) + tf.sigmoid(i) * candidate
         new_h = tf.tanh(new_c) * tf.sigmoid(o)
         return new_h, tf.concat([new_c, new_h], axis=1)
 
@@ -284,7 +286,7 @@ class LSTMCell(_RecurrentCell):
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
 class LayerNormLSTMCell(_RecurrentCell):
-    """LSTM with per-gate layer norm and layer norm on c (upstream `LayerNormLSTMCell`); state `[h, c]`.
+    """LSTM with per-gate layer norm and LN on c (upstream `LayerNormLSTMCell`); state `[h, c]`.
 
     No bias: `[i, j, f, o] = LN_all(x W_xh + h W_hh)`; `c' = c sigmoid(f + 1) + sigmoid(i) tanh(j)`;
     `h' = tanh(LN_c(c')) sigmoid(o)`. Layer norms use eps 1e-3 and the biased variance.
@@ -305,8 +307,10 @@ class LayerNormLSTMCell(_RecurrentCell):
 
     def _layer_norm_weights(self):
         units = self.units
-        self.ln_all_gamma = self.add_weight(name="ln_all_gamma", shape=(4 * units,), initializer="ones")
-        self.ln_all_beta = self.add_weight(name="ln_all_beta", shape=(4 * units,), initializer="zeros")
+        self.ln_all_gamma = self.add_weight(
+            name="ln_all_gamma", shape=(4 * units,), initializer="ones")
+        self.ln_all_beta = self.add_weight(
+            name="ln_all_beta", shape=(4 * units,), initializer="zeros")
         self.ln_c_gamma = self.add_weight(name="ln_c_gamma", shape=(units,), initializer="ones")
         self.ln_c_beta = self.add_weight(name="ln_c_beta", shape=(units,), initializer="zeros")
 
@@ -345,7 +349,8 @@ class LayerNormLSTMCell(_RecurrentCell):
         """
         gates = layer_norm_blocks(preactivation, 4, weights["ln_all_gamma"], weights["ln_all_beta"])
         i, j, f, o = tf.split(gates, 4, axis=1)
-        new_c = c * tf.sigmoid(f + self.forget_bias) + tf.sigmoid(i) * self.candidate(j, dropout_seed)
+        candidate = self.candidate(j, dropout_seed)
+        new_c = c * tf.sigmoid(f + self.forget_bias) + tf.sigmoid(i) * candidate
         normed_c = layer_norm_blocks(new_c, 1, weights["ln_c_gamma"], weights["ln_c_beta"])
         return tf.tanh(normed_c) * tf.sigmoid(o), new_c
 
@@ -361,9 +366,9 @@ class HyperLSTMCell(LayerNormLSTMCell):
     A `LayerNormLSTMCell(hyper_num_units)` without dropout reads `[x, h]` and its output `a`
     rescales each gate contribution ("hyper_norm"): for block n in (ix, jx, fx, ox, ih, jh, fh,
     oh), `alpha_n = (a zw_kernel[n] + zw_bias[n]) alpha_kernel[n]` multiplies that quarter of
-    `x W_xh` (x blocks) or `h W_hh` (h blocks); h blocks also get `+ (a zb_kernel[m]) beta_kernel[m]`
-    (m indexes ih, jh, fh, oh). Then gates = x part + h part + bias, per-gate LN, and the
-    LayerNormLSTM update with LN on c.
+    `x W_xh` (x blocks) or `h W_hh` (h blocks); h blocks also get
+    `+ (a zb_kernel[m]) beta_kernel[m]` (m indexes ih, jh, fh, oh). Then gates = x part + h part
+    + bias, per-gate LN, and the LayerNormLSTM update with LN on c.
 
     The hyper-norm weights of the eight blocks are stacked along axis 0 in the order of
     `HYPER_NORM_BLOCKS` (`hyper_zw_kernel [8, Hh, E]`, `hyper_zw_bias [8, E]`,
@@ -472,7 +477,8 @@ class HyperLSTMCell(LayerNormLSTMCell):
         blocks, bias_blocks = len(HYPER_NORM_BLOCKS), len(HYPER_BIAS_BLOCKS)
         h, h_hyp, c, c_hyp = tf.split(state, [units, hyper, units, hyper], axis=1)
         x_part, hyper_x_part = tf.split(projected, [4 * units, 4 * hyper], axis=1)
-        hyper_h_part, hh = tf.split(tf.matmul(h, weights["h_kernel"]), [4 * hyper, 4 * units], axis=1)
+        hyper_h_part, hh = tf.split(
+            tf.matmul(h, weights["h_kernel"]), [4 * hyper, 4 * units], axis=1)
         hyper_pre = hyper_x_part + hyper_h_part + tf.matmul(h_hyp, weights["hyper_W_hh"])
         sub_weights = {name[len("hyper/"):]: value for name, value in weights.items()
                        if name.startswith("hyper/")}
@@ -512,7 +518,7 @@ TF1_CELL_SCOPES = {"lstm": "LSTMCell", "layer_norm": "LayerNormLSTMCell", "hyper
 
 
 def make_cell(model_type, units, **kwargs):
-    """Builds the cell upstream selects with `enc_model` / `dec_model` ('lstm', 'layer_norm', 'hyper')."""
+    """The cell upstream selects with `enc_model` / `dec_model` ('lstm', 'layer_norm', 'hyper')."""
     if model_type not in CELL_TYPES:
         raise SketchConfigError(
             f"unknown cell type {model_type!r}; choose one of {', '.join(CELL_TYPES)}"

@@ -1,13 +1,15 @@
 """Model parity: the port against the `outputs.npz` / `grads.npz` of a SketchGloc reference bundle.
 
-`check(bundle_dir, report)` loads `BUNDLE/ckpt` through the converter with `BUNDLE/model_config.json`,
-feeds every batch of `feeds.npz` and compares every array the original recorded:
+`check(bundle_dir, report)` loads `BUNDLE/ckpt` through the converter with
+`BUNDLE/model_config.json`, feeds every batch of `feeds.npz` and compares every array the original
+recorded:
 
 * `eval/<batch>/<name>`: evaluation model (moving BN statistics, masked pen loss, z = p_mu);
   `p_mu_box_ori` re-encodes the batch with `box_ori` in place of `input_box`.
 * `train/<batch>/<name>`: training model (batch statistics, unmasked pen loss) with z = p_mu,
   including the BN moving statistics before and after the update.
-* `train_eps/<batch>/<name>`: training model with the recorded `eps`, z = p_mu + exp(p_sigma2/2) eps.
+* `train_eps/<batch>/<name>`: training model with the recorded `eps`,
+  z = p_mu + exp(p_sigma2 / 2) eps.
 * `grads.npz`: gradients of that `train_eps` loss w.r.t. every trainable variable (TF1 names,
   before clipping).
 * `scalars/valid_set_eval_loss` (and `_lil_loss`): mean evaluation loss over the full validation
