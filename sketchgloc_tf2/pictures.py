@@ -31,6 +31,7 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from sketchgloc_tf2.errors import SketchDataError, SketchError  # noqa: E402
 from sketchgloc_tf2.render import atomic_target  # noqa: E402
@@ -45,6 +46,7 @@ CURVE_TAGS = ("Train_Cost", "Valid_Cost", "Learning_Rate")
 NODE_COLORS = plt.get_cmap("tab10").colors
 PANEL_INCHES = 1.1
 LINE_WIDTH = 1.2
+PALETTE_COLORS = 64
 
 
 def strokes_from_absolute(absolute: np.ndarray) -> list:
@@ -106,11 +108,19 @@ def draw_polylines(axis, polylines, colors=("black",), line_width=LINE_WIDTH) ->
         spine.set_visible(False)
 
 
-def save_figure(figure, path: str, dpi: int = 100) -> str:
-    """Saves a figure as PNG through a temporary file and closes it; returns `path`."""
+def save_figure(figure, path: str, dpi: int = 100, colors: int = PALETTE_COLORS) -> str:
+    """Saves a figure as a palette PNG (through a temporary file), closes it; returns `path`.
+
+    Line drawings need few colours: quantising to a `colors`-entry palette keeps them sharp and
+    makes the files several times smaller than RGBA.
+    """
     temporary = atomic_target(path)
     try:
         figure.savefig(temporary, dpi=dpi, format="png")
+        with Image.open(temporary) as image:
+            quantized = image.convert("RGB").quantize(colors=colors,
+                                                      method=Image.Quantize.MAXCOVERAGE)
+        quantized.save(temporary, format="PNG", optimize=True)
         os.replace(temporary, path)
     finally:
         plt.close(figure)
@@ -248,7 +258,9 @@ def training_curves(log_root: str, path: str) -> str:
     costs.set_ylabel("loss (sum over time steps)")
     costs.legend(fontsize=8)
     if "Learning_Rate" in scalars:
-        rate.plot(*scalars["Learning_Rate"], "-", color="tab:green")
+        steps, values = scalars["Learning_Rate"]
+        rate.plot(steps, values, "-", color="tab:green")
+        rate.set_ylim(0.0, 1.2 * float(np.max(values)) or 1.0)
     rate.set_xlabel("step")
     rate.set_ylabel("Learning_Rate")
     figure.tight_layout()
