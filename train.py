@@ -4,6 +4,8 @@ The command line of the original `train.py` works unchanged (`--data_dir`, `--lo
 `--resume_training`, `--hparams`); every hparam is also a flag of its own (`--re_scale=0.3`).
 Without `--data_dir`, a synthetic demo dataset is generated and a small model trains for a few
 hundred steps, so the whole pipeline can be seen working in a couple of minutes.
+`--strategy=mirrored|multi_worker` (and `--logical_cpus=N` to split the CPU into N devices)
+trains with `tf.distribute`; see `sketchgloc_tf2.distribute`.
 """
 
 import os
@@ -13,6 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from flags import common as common_flags  # noqa: E402
 from flags import sketchgloc as gloc_flags  # noqa: E402
 from sketchgloc_tf2 import hparams as hparams_lib  # noqa: E402
 from sketchgloc_tf2 import training  # noqa: E402
@@ -54,9 +57,10 @@ def main(argv) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
+        strategy = common_flags.strategy_from_flags()
         data_dir, log_root, hparams = resolve_run(gloc_flags.hparam_overrides())
         trainer = training.start_run(data_dir, log_root, hparams, FLAGS.resume_training,
-                                     FLAGS.save_state_steps)
+                                     FLAGS.save_state_steps, strategy=strategy)
         progress = trainer.run()
     except SketchError as error:
         logging.error("%s", error)

@@ -23,9 +23,22 @@ Fixes (spec §7), each switchable where the original behaviour may be wanted:
 Output folder: `<log_root>/<trainer>/<log_dir>` (no time stamp, so `continue` finds it):
 checkpoint directories `latest/`, `best/`, `iter_<t>/` (native layout of `bert_tf2.checkpoint`
 plus `optimizer.npz` with the Adam moments keyed by original state-dict names) and TensorBoard
-event files.
+event files: the scalars, the config (HParams dashboard) once per `train()`, and at each
+validation with `maskrec` the image `val_reconstructions` (`num_display_samples` validation
+sketches: original | masked input | masked entries filled with the prediction).
+
+Distributed training (`strategy`, see `sketchgloc_tf2.distribute`): model and optimizer are
+created in `strategy.scope()`; each iteration splits the global batch of `batch_size` sketches
+over the R replicas, runs the step with `strategy.run` and sums the replicas' loss shares, whose
+gradients the optimizer sums. Every loss term is a mean over some selection of the batch (masked
+offsets, masked pen rows, anchors), so each replica's term is weighted by its share of the
+selection, `n_r / N` (N all-reduced over the replicas): the summed shares equal the single-device
+term on the global batch and so do the gradients. The distributed step runs as a graph without
+XLA; validation runs on one device with the mirrored weights.
 """
 
+import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -46,6 +59,7 @@ from bert_tf2.losses import LossSettings, compute_losses
 from bert_tf2.model import build_model
 from bert_tf2.optimizers import TorchAdam
 from bert_tf2.torch_checkpoint import load_torch_checkpoint
+from sketchgloc_tf2 import distribute
 
 OPTIMIZER_FILE = "optimizer.npz"
 LOAD_MODES = ("scratch", "continue", "pretrained")
@@ -132,6 +146,82 @@ def _atomic_savez(path, arrays):
         raise
 
 
+def best_metric(task_types) -> tuple:
+    """`(validation key, higher is better)` that decides the best checkpoint (B17).
+
+    `accuracy_1` with `sketchclsinput`, else `map` with `sketchretrieval`, else the total loss.
+    """
+    if "sketchclsinput" in task_types:
+        return "accuracy_1", True
+    if "sketchretrieval" in task_types:
+        return "map", True
+    return "total", False
+
+
+def hparams_summary_values(config) -> dict:
+    """Config values as the HParams dashboard takes them: lists as text, None dropped."""
+    values = {}
+    for key, value in config.to_dict().items():
+        if isinstance(value, (list, tuple)):
+            values[key] = json.dumps(value)
+        elif isinstance(value, (bool, int, float, str)):
+            values[key] = value
+    return values
+
+
+def stroke3_rows(stroke: np.ndarray, rows: int) -> np.ndarray:
+    """The first `rows` rows of a stroke-5 (lift = p_up) or stroke-3 array as stroke-3."""
+    lift = stroke[:rows, 3] if stroke.shape[1] == 5 else stroke[:rows, 2]
+    return np.concatenate([stroke[:rows, :2], lift[:, None]], axis=1)
+
+
+def masked_reconstruction(stroke: np.ndarray, mask: np.ndarray, prediction: np.ndarray):
+    """The masked input and the reconstruction of one example.
+
+    The masked input is what the model saw (masked entries 0); the reconstruction keeps the
+    kept entries and fills the masked offsets (columns 0-1) with the predicted ones and, for
+    stroke-5, the masked pen states with the argmax of the predicted pen logits (stroke-3 keeps
+    its pen column).
+
+    Args:
+        stroke: `[L, D]` target rows.
+        mask: `[L, D]`, 1 = kept, 0 = masked.
+        prediction: `[L, D]` maskrec head output.
+
+    Returns:
+        `(masked [L, D], filled [L, D])`.
+    """
+    masked = stroke * mask
+    filled = stroke.copy()
+    filled[:, :2] = np.where(mask[:, :2] > 0, stroke[:, :2], prediction[:, :2])
+    if stroke.shape[1] == 5:
+        pen = np.eye(3, dtype=stroke.dtype)[np.argmax(prediction[:, 2:5], axis=1)]
+        filled[:, 2:5] = np.where(mask[:, 2:3] > 0, stroke[:, 2:5], pen)
+    return masked, filled
+
+
+def reconstruction_grid(examples, width: int = 96) -> np.ndarray:
+    """Renders examples as rows of three panels: original | masked input | reconstruction.
+
+    Args:
+        examples: list of `(stroke, mask, prediction, rows)`: `[L, D]` arrays of one example and
+            its number of real rows.
+        width: panel side in pixels.
+
+    Returns:
+        uint8 `[len(examples) * width, 3 * width]` grayscale image (black ink on white).
+    """
+    from sketchgloc_tf2 import render  # numpy rasteriser; matplotlib only needed here
+
+    panels = []
+    for stroke, mask, prediction, rows in examples:
+        masked, filled = masked_reconstruction(stroke, mask, prediction)
+        row = [render.to_image(render.rasterize(stroke3_rows(array, rows), width))
+               for array in (stroke, masked, filled)]
+        panels.append(np.concatenate(row, axis=1))
+    return np.concatenate(panels, axis=0)
+
+
 def _model_inputs(batch):
     return {key: batch[key] for key in ("mask_input", "length_mask", "segment")}
 
@@ -147,14 +237,18 @@ class Trainer:
         config: a `bert_tf2.config.Config` with the original keys (+ `PORT_DEFAULTS`).
         output_dir: where checkpoints and events go (default
             `<log_root>/<trainer>/<log_dir>`).
+        strategy: a `tf.distribute.Strategy` (see the module docstring), or None for the
+            single-device XLA step.
 
     Raises:
-        BertConfigError: unsupported or inconsistent settings.
+        BertConfigError: unsupported or inconsistent settings (also a `batch_size` that is not
+            a multiple of the strategy's replicas).
         BertCheckpointError / BertDataError: unreadable checkpoint or data.
     """
 
-    def __init__(self, config, output_dir=None):
+    def __init__(self, config, output_dir=None, strategy=None):
         self.config = config
+        self.strategy = strategy
         if config.load_pretrained not in LOAD_MODES:
             raise BertConfigError(f"load_pretrained '{config.load_pretrained}' is not one of "
                                   f"{LOAD_MODES}")
@@ -172,31 +266,105 @@ class Trainer:
                         "mask_type": config.mask_type_weight, "rec_type": config.rec_type_weight,
                         "prediction": config.prediction_weight,
                         "triplet": config.triplet_weight}
+        if strategy is not None:
+            self._check_strategy(strategy)
         keras.utils.set_random_seed(int(config.seed))
-        self.model = build_model(config)
-        self.variables = list(self.model.trainable_variables)
-        self.optimizer = TorchAdam(learning_rate=float(config.learning_rate))
-        self.optimizer.build(self.variables)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            self.model = build_model(config)
+            self.variables = list(self.model.trainable_variables)
+            self.optimizer = TorchAdam(learning_rate=float(config.learning_rate))
+            self.optimizer.build(self.variables)
         self.iteration = 0  # completed training iterations (upstream counter t - 1)
         self.best = {"t": 0, "metric": None}
         self._train_sketches = None
         self._eval_data = {}
-        self._train_step = tf.function(self._train_step_fn, jit_compile=True)
+        if strategy is None:
+            self._train_step = tf.function(self._train_step_fn, jit_compile=True)
+        else:
+            self._train_step = tf.function(self._distributed_train_step_fn)
         self._eval_step = tf.function(self._eval_step_fn, jit_compile=True)
         self._writer = None
         if config.load_pretrained != "scratch":
             self.restore(config.restore_checkpoint_path, list(config.which_pretrained or ()),
                          restore_counters=config.load_pretrained == "continue")
 
+    def _check_strategy(self, strategy):
+        replicas = strategy.num_replicas_in_sync
+        config = self.config
+        if config.batch_size % replicas:
+            raise BertConfigError(
+                f"batch_size {config.batch_size} is not a multiple of the {replicas} replicas "
+                f"of the strategy; use a multiple of {replicas}")
+        dropouts = (config.attention_dropout_prob, config.hidden_dropout_prob,
+                    config.output_dropout_prob)
+        if any(float(value) > 0 for value in dropouts):
+            logging.warning(
+                "Dropout under a %d-replica strategy: every replica draws its masks from the "
+                "same seed, so they differ from a single-device run's masks on the global batch "
+                "(the loss trajectories then agree only statistically)", replicas)
+
     # ------------------------------------------------------------------ compiled steps
 
     def _train_step_fn(self, batch):
+        """One optimizer step on `batch` (with a strategy: this replica's slice).
+
+        Returns:
+            `(total, terms)`; with a strategy, this replica's shares (see `_loss_shares`).
+        """
         with tf.GradientTape() as tape:
             outputs = self.model(_model_inputs(batch), training=True)
             total, terms = compute_losses(outputs, batch, self.settings)
+            if self.strategy is not None:
+                terms = self._loss_shares(terms, batch)
+                total = tf.add_n(list(terms.values()))
         gradients = tape.gradient(total, self.variables)
         self.optimizer.apply_gradients(zip(gradients, self.variables))
         return total, terms
+
+    def _selection_sizes(self, batch):
+        """How many elements each loss term of this replica averages over (as `losses.py`).
+
+        Returns:
+            {term: float32 scalar}: masked / kept offset entries (`mask_axis` / `rec_axis`),
+            masked / kept pen rows (`mask_type` / `rec_type`), anchors (`prediction`,
+            `triplet`).
+        """
+        mask = tf.cast(_anchor(batch["mask"], len(batch["stroke"].shape) == 4), tf.float32)
+        axis_masked = tf.gather(mask, list(self.settings.axis_columns), axis=-1) == 0
+        type_masked = mask[..., 2] == 0
+
+        def count(selected):
+            return tf.reduce_sum(tf.cast(selected, tf.float32))
+
+        anchors = tf.cast(tf.shape(mask)[0], tf.float32)
+        return {"mask_axis": count(axis_masked), "rec_axis": count(~axis_masked),
+                "mask_type": count(type_masked), "rec_type": count(~type_masked),
+                "prediction": anchors, "triplet": anchors}
+
+    def _loss_shares(self, terms, batch):
+        """Each term's share of its global-batch value: `term_r · n_r / N`.
+
+        `n_r` is the size of the selection the replica's term averages over, N its all-reduced
+        sum; the shares of all replicas add up to the term computed on the global batch (a term
+        over an empty selection is 0 and has no share).
+        """
+        sizes = self._selection_sizes(batch)
+        local = tf.stack([sizes[key] for key in terms])
+        totals = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local)
+        fractions = local / tf.maximum(totals, 1.0)
+        return {key: value * fractions[index] for index, (key, value) in enumerate(terms.items())}
+
+    def _distributed_train_step_fn(self, batches):
+        total, terms = self.strategy.run(self._train_step_fn, args=(batches,))
+        reduce = functools.partial(self.strategy.reduce, tf.distribute.ReduceOp.SUM, axis=None)
+        return reduce(total), {key: reduce(value) for key, value in terms.items()}
+
+    def _batch_axes(self):
+        """Batch axis of every batch key (1 behind the triplet member axis; `valid` 0)."""
+        if not self.triplet:
+            return {}
+        return {key: 1 for key in ("mask_input", "stroke", "segment", "length_mask", "mask",
+                                   "target", "index")}
 
     def _eval_step_fn(self, batch):
         outputs = self.model(_model_inputs(batch),
@@ -312,14 +480,35 @@ class Trainer:
 
     # ------------------------------------------------------------------ logging
 
-    def _scalars(self, mode, values, step):
+    def _summary_writer(self):
         if self._writer is None:
             os.makedirs(self.output_dir, exist_ok=True)
             self._writer = tf.summary.create_file_writer(self.output_dir)
-        with self._writer.as_default():
+        return self._writer
+
+    def _scalars(self, mode, values, step):
+        with self._summary_writer().as_default():
             for key, value in values.items():
                 tf.summary.write(f"{mode}_{key}", tf.constant(float(value), tf.float32),
                                  step=step, metadata=_scalar_metadata())
+        self._writer.flush()
+
+    def write_hparams(self):
+        """The config (and replica count) for TensorBoard's HParams dashboard."""
+        from tensorboard.plugins.hparams import api as hparams_api
+
+        values = hparams_summary_values(self.config)
+        values["replicas"] = self.strategy.num_replicas_in_sync if self.strategy else 1
+        with self._summary_writer().as_default():
+            hparams_api.hparams(values, trial_id=os.path.basename(self.output_dir))
+        self._writer.flush()
+
+    def _reconstruction_image(self, examples, step):
+        """Writes the `val_reconstructions` image of `(stroke, mask, prediction, rows)` lists."""
+        grid = reconstruction_grid(examples)
+        with self._summary_writer().as_default():
+            tf.summary.image("val_reconstructions", grid[None, :, :, None], step=step,
+                             description="original | masked input | reconstruction")
         self._writer.flush()
 
     # ------------------------------------------------------------------ validation
@@ -348,9 +537,13 @@ class Trainer:
         progbar = keras.utils.Progbar(steps, verbose=1, unit_name="val batch")
         sums, count = {}, 0.0
         logits, features, labels = [], [], []
+        displayed = []
         for step, batch in enumerate(dataset, start=1):
             outputs, total, terms = self._eval_step(batch)
             valid = batch["valid"].numpy() > 0
+            if "maskrec" in outputs:
+                displayed.extend(self._display_examples(batch, outputs["maskrec"], valid,
+                                                        len(displayed)))
             weight = float(valid.sum())
             count += weight
             for key, value in {"total": total, **terms}.items():
@@ -372,17 +565,25 @@ class Trainer:
         logging.info("Validate Iter [%d]: %s", self.iteration,
                      ", ".join(f"[val_{k}]:{v:.4f}" for k, v in results.items()))
         self._scalars("val", results, self.iteration)
+        if displayed:
+            self._reconstruction_image(displayed, self.iteration)
         return results
 
-    def _best_key(self):
-        if "sketchclsinput" in self.task_types:
-            return "accuracy_1", True
-        if "sketchretrieval" in self.task_types:
-            return "map", True
-        return "total", False
+    def _display_examples(self, batch, prediction, valid, shown):
+        """Up to `num_display_samples - shown` real examples of a batch for the image."""
+        wanted = int(self.config.get("num_display_samples", 0) or 0) - shown
+        if wanted <= 0:
+            return []
+        stroke, mask, length_mask = (_anchor(batch[key].numpy(), self.triplet)
+                                     for key in ("stroke", "mask", "length_mask"))
+        prediction = np.asarray(_anchor(prediction.numpy(), self.triplet), np.float32)
+        tokens = length_mask.shape[1] - stroke.shape[1]
+        rows = length_mask.sum(axis=1).astype(np.int64) - tokens
+        return [(stroke[i], mask[i], prediction[i], int(rows[i]))
+                for i in np.flatnonzero(valid)[:wanted]]
 
     def _is_best(self, results):
-        key, higher = self._best_key()
+        key, higher = best_metric(self.task_types)
         value = results.get(key)
         if value is None:
             return False
@@ -410,12 +611,17 @@ class Trainer:
         """
         config = self.config
         dataset, sketches = pipeline.train_dataset(config, skip_batches=self.iteration)
+        if self.strategy is not None:
+            dataset = distribute.distribute_batches(
+                self.strategy, lambda: dataset,
+                functools.partial(distribute.shard_batch, axes=self._batch_axes()))
         self._train_sketches = sketches
         steps_per_epoch = len(sketches) // config.batch_size
         if steps_per_epoch == 0:
             raise BertConfigError(
                 f"batch_size {config.batch_size} exceeds the {len(sketches)} training sketches; "
                 "lower batch_size or add data")
+        self.write_hparams()
         last_t = config.num_epoch * steps_per_epoch
         if config.stop_at_num_iterations:
             last_t = min(last_t, config.num_iterations)

@@ -2,6 +2,8 @@
 
 from absl import flags
 
+from sketchgloc_tf2 import distribute
+
 
 def define_flag_for_default(name: str, default, help_text: str, flag_values=flags.FLAGS):
     """Defines `--name` typed like `default` (bool, int, float, list or str), defaulting to None.
@@ -23,3 +25,62 @@ def define_flag_for_default(name: str, default, help_text: str, flag_values=flag
 def explicit_values(names, flag_values=flags.FLAGS) -> dict:
     """The flags among `names` that were given on the command line, by name."""
     return {name: flag_values[name].value for name in names if flag_values[name].present}
+
+
+def define_distribution_flags(flag_values=flags.FLAGS) -> None:
+    """Defines `--strategy` and `--logical_cpus` (see `sketchgloc_tf2.distribute`)."""
+    flags.DEFINE_enum("strategy", "default", list(distribute.STRATEGIES),
+                      "default: one device, XLA-compiled step; mirrored: MirroredStrategy over "
+                      "the local GPUs (else the logical CPUs); multi_worker: "
+                      "MultiWorkerMirroredStrategy configured from TF_CONFIG.",
+                      flag_values=flag_values)
+    flags.DEFINE_integer("logical_cpus", 0,
+                         "Split the host CPU into this many logical devices before TensorFlow "
+                         "initialises (0: no split); with --strategy=mirrored and no GPU, one "
+                         "replica per logical CPU (for testing multi-device code on one "
+                         "machine).", lower_bound=0, flag_values=flag_values)
+
+
+def strategy_from_flags(flag_values=flags.FLAGS):
+    """The strategy of `--strategy` / `--logical_cpus` (None for `default`).
+
+    Call it before anything creates a tensor: the logical CPUs are configured first.
+
+    Raises:
+        SketchConfigError: logical CPUs requested after TensorFlow initialised its devices.
+    """
+    return distribute.make_strategy(flag_values.strategy, flag_values.logical_cpus)
+
+
+def define_tune_flags(flag_values=flags.FLAGS) -> None:
+    """Defines the flags every hyperparameter search shares (`python -m ... .tune`)."""
+    flags.DEFINE_string("tuning_dir", None,
+                        "Folder of the search: keras-tuner state (resumed when present), one "
+                        "folder per trial and best/ with the best trial's configuration.",
+                        flag_values=flag_values)
+    flags.mark_flag_as_required("tuning_dir", flag_values=flag_values)
+    flags.DEFINE_integer("max_trials", 10, "Number of trials of the search (completed trials of "
+                         "an earlier run in --tuning_dir count).", lower_bound=1,
+                         flag_values=flag_values)
+    flags.DEFINE_enum("oracle", "random", ["random", "bayesian"],
+                      "keras-tuner search algorithm: RandomSearch or BayesianOptimization.",
+                      flag_values=flag_values)
+    flags.DEFINE_integer("tuner_seed", 0, "Seed of the search algorithm.",
+                         flag_values=flag_values)
+    flags.DEFINE_list("learning_rate_range", None,
+                      "MIN,MAX of the learning rate, searched on a log scale.",
+                      flag_values=flag_values)
+
+
+def split_tool_arguments(args, flag_values: flags.FlagValues) -> tuple:
+    """Splits `args` into `(tool flag arguments, the rest)`.
+
+    An argument `--name=...` or `--name` whose name is a flag of `flag_values` goes to the first
+    list (absl parses it); every other argument, e.g. a YAML key override `--batch_size=8`,
+    stays in the second, in order.
+    """
+    tool, rest = [], []
+    for arg in args:
+        name = arg[2:].split("=", 1)[0] if arg.startswith("--") else None
+        (tool if name in flag_values else rest).append(arg)
+    return tool, rest

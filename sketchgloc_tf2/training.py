@@ -12,13 +12,27 @@ What the port adds: `num_steps` is honoured as an upper bound; the resumable tra
 epoch end and every `save_state_steps` steps, and `resume=True` continues exactly where the run
 stopped; every file is written atomically; a non-finite loss stops the run with a clear message
 and the last good checkpoint intact; TensorBoard scalars `Train_Cost`, `Valid_Cost`, `Test_Cost`,
-`Learning_Rate` under `log_root`; a progress bar; a PNG grid of reconstructions at each new best.
+`Learning_Rate` under `log_root`, and the hparams (HParams dashboard) once per run; a progress
+bar; at each new best a PNG grid of reconstructions, also logged as the TensorBoard image
+`Reconstructions`.
+
+Distributed training (`strategy`, see `sketchgloc_tf2.distribute`): model and optimizer live in
+`strategy.scope()`; each step splits the global batch of `batch_size` sketches over the R
+replicas (`batch_size / R` each), runs the step with `strategy.run` and sums the replicas' loss
+shares `loss_r · (B/R) / B`, whose gradients the optimizer sums: the result is the gradient of
+the single-device loss on the global batch. The batch norm uses the global batch statistics
+(sync batch norm) and the reparameterisation noise is drawn for the global batch and sliced, so
+a mirrored run follows the single-device trajectory (up to float rounding) when dropout is off.
+Gradients are clipped after the cross-replica sum (`ClippedAdam`). The distributed step runs as
+a graph without XLA (XLA's CPU compiler cannot address the variables of other logical CPUs);
+validation, test and pictures run on one device with the mirrored weights.
 
 Files under `log_root`: `model_config.json` and `model.weights.h5` (the best model: together they
 are a CHECKPOINT_DIR every tool accepts), `para.npz` (upstream's best loss, epoch and step count),
 `state/` (the resumable state), `reconstructions/epoch_<e>.png`, TensorBoard event files.
 """
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -31,6 +45,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from sketchgloc_tf2 import distribute
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2.convert import CONFIG_NAME, WEIGHTS_NAME
 from sketchgloc_tf2.data import pipeline
@@ -84,6 +99,34 @@ class UpstreamLearningRate(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+@keras.saving.register_keras_serializable(package="sketchgloc_tf2")
+class ClippedAdam(keras.optimizers.Adam):
+    """Adam that clips each variable's gradient to norm `gradient_clip` on its own.
+
+    As upstream's `tf.clip_by_norm` per gradient before `apply_gradients`, but applied in
+    `update_step`, i.e. after the optimizer's cross-replica sum under a `tf.distribute` strategy
+    (Keras' `clipnorm` clips each replica's partial gradient before the sum, which is not the
+    clipped global gradient).
+
+    Args:
+        gradient_clip: maximum L2 norm of each variable's gradient.
+        **kwargs: `keras.optimizers.Adam` arguments.
+    """
+
+    def __init__(self, gradient_clip, **kwargs):
+        super().__init__(**kwargs)
+        self.gradient_clip = gradient_clip
+
+    def update_step(self, gradient, variable, learning_rate):
+        super().update_step(tf.clip_by_norm(gradient, self.gradient_clip), variable,
+                            learning_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config["gradient_clip"] = self.gradient_clip
+        return config
+
+
 @dataclasses.dataclass
 class Progress:
     """Counters saved with the resumable state.
@@ -120,10 +163,12 @@ def atomic_savez(path: str, **arrays) -> None:
 
 
 def make_optimizer(hparams: hparams_lib.HParams) -> keras.optimizers.Optimizer:
-    """Adam as upstream's `tf.train.AdamOptimizer` (epsilon 1e-8) on the upstream rate."""
+    """Adam as upstream's `tf.train.AdamOptimizer` (epsilon 1e-8) on the upstream rate, each
+    gradient clipped to norm `grad_clip`."""
     schedule = UpstreamLearningRate(hparams.learning_rate, hparams.min_learning_rate,
                                     hparams.decay_rate, decay=hparams.lr_decay)
-    return keras.optimizers.Adam(learning_rate=schedule, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+    return ClippedAdam(hparams.grad_clip, learning_rate=schedule, beta_1=0.9, beta_2=0.999,
+                       epsilon=1e-8)
 
 
 def random_generator_states(model: keras.Model) -> list:
@@ -141,6 +186,51 @@ def model_inputs(batch: dict) -> dict:
     return {key: batch[key] for key in BATCH_KEYS}
 
 
+def shard_batch(batch: dict, replica, replicas: int) -> dict:
+    """Replica `replica`'s sketches `[r B/R, (r+1) B/R)` of a global batch of `model_inputs`.
+
+    Node rows are packed (sketch b's nodes start at row `sum(strokes_num[:b])`, zero rows after
+    the last node), so the replica's node rows are the packed rows of its sketches, moved to the
+    front of its `[B/R * N]` rows and followed by zero rows, exactly as a batch of those sketches
+    is built on one device.
+
+    Args:
+        batch: dict of the five `BATCH_KEYS` (global batch B).
+        replica: replica index r (int or scalar int tensor).
+        replicas: R, a divisor of B.
+
+    Returns:
+        The batch of B/R sketches, same keys.
+    """
+    shard = distribute.shard_batch(
+        {key: batch[key] for key in ("input_seqs", "input_strokes_num", "input_box")},
+        replica, replicas)
+    strokes_num = tf.cast(batch["input_strokes_num"], tf.int32)
+    per_replica = strokes_num.shape[0] // replicas
+    first_row = tf.reduce_sum(strokes_num[:replica * per_replica])
+    node_count = tf.reduce_sum(shard["input_strokes_num"])
+    total_rows = batch["input_strokes"].shape[0]
+    rows = tf.range(total_rows // replicas)
+    source = tf.minimum(first_row + rows, total_rows - 1)
+    real = rows < node_count
+    strokes = tf.gather(batch["input_strokes"], source)
+    shard["input_strokes"] = tf.where(real[:, None, None], strokes, tf.zeros_like(strokes))
+    lengths = tf.gather(batch["input_stroke_len"], source)
+    shard["input_stroke_len"] = tf.where(real, lengths, tf.zeros_like(lengths))
+    return shard
+
+
+def hparams_summary_values(values: dict) -> dict:
+    """Hparams as the HParams dashboard takes them: lists joined with commas, None dropped."""
+    summary = {}
+    for name, value in values.items():
+        if isinstance(value, (list, tuple)):
+            summary[name] = ",".join(str(item) for item in value)
+        elif isinstance(value, (bool, int, float, str)):
+            summary[name] = value
+    return summary
+
+
 class Trainer:
     """Trains a SketchGloc model on prepared data.
 
@@ -149,23 +239,45 @@ class Trainer:
         log_root: output folder.
         save_state_steps: save the resumable state every this many steps (0: epoch ends only).
         verbose: show a progress bar per epoch.
+        strategy: a `tf.distribute.Strategy` (see the module docstring), or None for the
+            single-device XLA step.
+        pictures: write the reconstruction grid (PNG and TensorBoard image) at each new best.
 
     Attributes:
         train_losses: the loss of every training step run by this trainer, in order.
+        train_step: the compiled step: global batch dict (or, with a strategy, the per-replica
+            batches of `distribute.distribute_batches`) -> scalar global-batch loss.
+
+    Raises:
+        SketchConfigError: `batch_size` is not a multiple of the strategy's replicas.
     """
 
     def __init__(self, prepared: pipeline.PreparedData, log_root: str,
-                 save_state_steps: int = 500, verbose: bool = True):
+                 save_state_steps: int = 500, verbose: bool = True, strategy=None,
+                 pictures: bool = True):
         self.prepared = prepared
+        self.pictures = pictures
         self.hparams = prepared.hparams
         self.log_root = log_root
         self.save_state_steps = save_state_steps
         self.verbose = verbose
+        self.strategy = strategy
         hparams = self.hparams
+        self.replica_batch_size = hparams.batch_size
+        if strategy is not None:
+            self.replica_batch_size = distribute.check_global_batch(hparams.batch_size, strategy)
+            if (hparams.use_recurrent_dropout or hparams.use_input_dropout
+                    or hparams.use_output_dropout):
+                logging.warning(
+                    "Dropout under a %d-replica strategy: every replica draws its masks from "
+                    "the same seed, so they differ from a single-device run's masks on the "
+                    "global batch (the loss trajectories then agree only statistically)",
+                    strategy.num_replicas_in_sync)
         keras.utils.set_random_seed(hparams.seed)
-        self.model = SketchGlocModel(hparams)
-        self.optimizer = make_optimizer(hparams)
-        self.optimizer.build(self.model.trainable_variables)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            self.model = SketchGlocModel(hparams)
+            self.optimizer = make_optimizer(hparams)
+            self.optimizer.build(self.model.trainable_variables)
         self.progress = Progress()
         self.train_losses = []
         self.train_batcher = pipeline.SketchBatcher(prepared.train, hparams, augment=True)
@@ -175,17 +287,47 @@ class Trainer:
             model=self.model, optimizer=self.optimizer,
             random_states=random_generator_states(self.model))
         self.summary_writer = tf.summary.create_file_writer(log_root)
-        self.train_step = tf.function(self._train_step, jit_compile=True, autograph=False)
+        if strategy is None:
+            self.train_step = tf.function(self._train_step, jit_compile=True, autograph=False)
+        else:
+            self.global_noise = tf.function(self._global_noise, jit_compile=True,
+                                            autograph=False)
+            self.train_step = tf.function(self._distributed_train_step, autograph=False)
         self.eval_step = tf.function(self._eval_step, jit_compile=True, autograph=False)
 
     def _train_step(self, batch):
+        """One optimizer step on `batch` (with a strategy: this replica's slice).
+
+        Returns:
+            The batch loss; with a strategy, this replica's share `loss_r · B_r / B`.
+        """
         variables = self.model.trainable_variables
+        eps = None
+        if self.strategy is not None:
+            eps = distribute.replica_rows(self.global_noise(self.model.seed_generator.next()))
         with tf.GradientTape() as tape:
-            loss, _ = self.model.compute_loss_from_batch(batch, training=True)
+            loss, _ = self.model.compute_loss_from_batch(batch, training=True, eps=eps)
+            if self.strategy is not None:
+                loss = loss * (self.replica_batch_size / self.hparams.batch_size)
         gradients = tape.gradient(loss, variables)
-        clipped = [tf.clip_by_norm(gradient, self.hparams.grad_clip) for gradient in gradients]
-        self.optimizer.apply_gradients(zip(clipped, variables))
+        self.optimizer.apply_gradients(zip(gradients, variables))
         return loss
+
+    def _global_noise(self, seed):
+        """The `[B, Z]` reparameterisation noise of the global batch from a seed-generator state.
+
+        XLA-compiled because XLA and the TensorFlow kernels draw different numbers from the same
+        stateless seed: this is the draw `keras.random.normal(seed=SeedGenerator)` makes inside
+        the single-device XLA step (same int32 seed cast), so distributed and single-device runs
+        share their noise stream.
+        """
+        seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
+        return tf.random.stateless_normal([self.hparams.batch_size, self.hparams.z_size],
+                                          seed=seed)
+
+    def _distributed_train_step(self, batches):
+        shares = self.strategy.run(self._train_step, args=(batches,))
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, shares, axis=None)
 
     def _eval_step(self, batch):
         loss, _ = self.model.compute_loss_from_batch(batch, training=False)
@@ -256,7 +398,8 @@ class Trainer:
                      epoch=progress.epoch, count=progress.count)
         logging.info("Saved the best model of epoch %d (valid loss %.4f) in %.2fs",
                      progress.epoch, valid_loss, time.time() - start)
-        self._write_reconstructions()
+        if self.pictures:
+            self._write_reconstructions()
         test_loss = self.evaluate(self.test_batcher)
         logging.info("Test_cost: %.4f", test_loss)
         self._write_scalar("Test_Cost", test_loss, progress.count)
@@ -268,6 +411,21 @@ class Trainer:
         batch = self.test_batcher.batch(np.arange(count), 0.0, np.random.RandomState(0))
         path = os.path.join(self.log_root, "reconstructions", f"epoch_{self.progress.epoch}.png")
         pictures.reconstruction_grid(self.model, self.hparams, batch, path)
+        image = tf.image.decode_png(tf.io.read_file(path), channels=3)
+        with self.summary_writer.as_default():
+            tf.summary.image("Reconstructions", image[None], step=self.progress.count,
+                             description=f"original / input / reconstruction, epoch "
+                                         f"{self.progress.epoch}")
+
+    def write_hparams(self) -> None:
+        """The run's hparams (and replica count) for TensorBoard's HParams dashboard."""
+        from tensorboard.plugins.hparams import api as hparams_api
+
+        values = hparams_summary_values(self.hparams.values())
+        values["replicas"] = self.strategy.num_replicas_in_sync if self.strategy else 1
+        with self.summary_writer.as_default():
+            hparams_api.hparams(values, trial_id=os.path.basename(os.path.abspath(
+                self.log_root)))
 
     def validate(self, counts_for_patience: bool = True) -> float:
         """Upstream's validation block; saves the model on improvement."""
@@ -301,16 +459,23 @@ class Trainer:
         """Trains the rest of the current epoch; returns False when `num_steps` stopped it."""
         hparams, progress = self.hparams, self.progress
         num_batches = self.train_batcher.num_train_batches(hparams.batch_size)
-        dataset = pipeline.training_dataset(
-            self.train_batcher, hparams.batch_size, hparams.re_scale, hparams.seed,
-            progress.epoch, progress.step_in_epoch)
+
+        def epoch_batches():
+            return pipeline.training_dataset(
+                self.train_batcher, hparams.batch_size, hparams.re_scale, hparams.seed,
+                progress.epoch, progress.step_in_epoch).map(model_inputs)
+
+        if self.strategy is None:
+            dataset = epoch_batches()
+        else:
+            dataset = distribute.distribute_batches(self.strategy, epoch_batches, shard_batch)
         progbar = keras.utils.Progbar(num_batches, verbose=1 if self.verbose else 0,
                                       stateful_metrics=["loss"])
         progbar.update(progress.step_in_epoch)
         start = time.time()
         for batch in dataset:
             learning_rate = self.learning_rate()
-            loss = float(self.train_step(model_inputs(batch)))
+            loss = float(self.train_step(batch))
             self._check_finite(loss)
             self.train_losses.append(loss)
             progress.count += 1
@@ -337,6 +502,7 @@ class Trainer:
             raise SketchError(
                 f"{len(self.train_batcher)} training sketches make no batch of "
                 f"batch_size={hparams.batch_size}; lower batch_size or add data")
+        self.write_hparams()
         while progress.epoch < MAX_EPOCHS:
             if not self.train_epoch():
                 logging.info("Reached num_steps=%d", hparams.num_steps)
@@ -354,16 +520,18 @@ class Trainer:
 
 
 def start_run(data_dir: str, log_root: str, hparams: hparams_lib.HParams, resume: bool = False,
-              save_state_steps: int = 500, verbose: bool = True) -> Trainer:
+              save_state_steps: int = 500, verbose: bool = True, strategy=None,
+              pictures: bool = True) -> Trainer:
     """Prepares data, writes `model_config.json` and builds a `Trainer` (restored if `resume`).
 
     On resume, `log_root/model_config.json` provides the hparams (the caller applies command-line
-    overrides before); the sizes are recomputed from the data as upstream does.
+    overrides before); the sizes are recomputed from the data as upstream does. `strategy` and
+    `pictures` are passed to `Trainer`.
     """
     os.makedirs(log_root, exist_ok=True)
     prepared = pipeline.prepare_data(data_dir, hparams)
     hparams_lib.save_config(prepared.hparams, os.path.join(log_root, CONFIG_NAME))
-    trainer = Trainer(prepared, log_root, save_state_steps, verbose)
+    trainer = Trainer(prepared, log_root, save_state_steps, verbose, strategy, pictures)
     if resume and not trainer.restore_state():
         logging.warning("--resume_training: no saved state in %s; starting from scratch",
                         log_root)

@@ -18,6 +18,14 @@ class FusedBatchNorm(keras.layers.Layer):
     the Bessel-corrected variance into the average). Inference: use the moving statistics.
     Epsilon is raised to the fused kernel's floor 1.001e-5.
 
+    Under a `tf.distribute` strategy with R > 1 replicas (in the replica context), the batch is
+    the global batch of all replicas (sync batch norm): the mean is the all-reduced sum over the
+    replicas' rows divided by the global B, the variance the all-reduced sum of squared
+    deviations from it divided by B, and B is the global batch in the moving-variance update; so
+    a mirrored step normalises and updates exactly as one device on the global batch would. Each
+    replica writes the same values to its own copy of the moving statistics. With one replica the
+    computation is the single-device one (`tf.nn.moments`), unchanged.
+
     Args:
         decay: moving-average decay (0.9 upstream).
         epsilon: requested epsilon (1e-5 upstream; max(epsilon, 1.001e-5) is used).
@@ -45,8 +53,7 @@ class FusedBatchNorm(keras.layers.Layer):
     def call(self, inputs, training=None):
         """`inputs [B, D]` -> `[B, D]`; updates the moving statistics when `training`."""
         if training:
-            mean, variance = tf.nn.moments(inputs, axes=[0])
-            batch = tf.cast(tf.shape(inputs)[0], inputs.dtype)
+            mean, variance, batch = self.batch_moments(inputs)
             unbiased = variance * batch / tf.maximum(batch - 1.0, 1.0)
             rate = 1.0 - self.decay
             self.moving_mean.assign(
@@ -57,6 +64,28 @@ class FusedBatchNorm(keras.layers.Layer):
             mean, variance = self.moving_mean, self.moving_variance
         scale = self.gamma * tf.math.rsqrt(variance + self.effective_epsilon)
         return inputs * scale + (self.beta - mean * scale)
+
+    def batch_moments(self, inputs):
+        """Mean and biased variance over the (global) batch, and the batch size.
+
+        Args:
+            inputs: `[B_r, D]` rows of this replica.
+
+        Returns:
+            `(mean [D], variance [D], B)`: B is the global batch size (sum of the replicas' B_r)
+            as a scalar of the input dtype.
+        """
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            mean, variance = tf.nn.moments(inputs, axes=[0])
+            return mean, variance, tf.cast(tf.shape(inputs)[0], inputs.dtype)
+        rows = tf.cast(tf.shape(inputs)[0], inputs.dtype)
+        total, batch = context.all_reduce(
+            tf.distribute.ReduceOp.SUM, [tf.reduce_sum(inputs, axis=0), rows])
+        mean = total / batch
+        squares = tf.reduce_sum(tf.math.squared_difference(inputs, tf.stop_gradient(mean)), axis=0)
+        variance = context.all_reduce(tf.distribute.ReduceOp.SUM, squares) / batch
+        return mean, variance, batch
 
     def get_config(self):
         config = super().get_config()
