@@ -53,6 +53,24 @@ def test_parity_reports_a_missing_sample_file(tmp_path):
     assert report.num_compared == 0 and report.rows[0].reason
 
 
+@pytest.mark.parametrize("cell", ["lstm", "layer_norm", "hyper"])
+def test_compiled_step_equals_the_model_decoder_step(cell):
+    model = tiny_model(dec_model=cell)
+    z = np.random.default_rng(3).normal(size=(2, 3)).astype(np.float32)
+    result = Sampler(model, 5, greedy=True, stop_at_end=False)(z, record_steps=True)
+    state = model.initial_state(z)
+    np.testing.assert_allclose(result.initial_state, state, atol=1e-6)
+    for step in range(5):
+        np.testing.assert_allclose(result.steps["input_x"][step],
+                                   result.strokes_5d[:, step - 1] if step else
+                                   np.tile([0, 0, 1, 0, 0], (2, 1)))
+        mixture, state = model.decoder_step(result.steps["input_x"][step], z, state)
+        for name in ("pi", "mux", "sigmay", "corr", "pen"):
+            np.testing.assert_allclose(result.steps[name][step], mixture[name], rtol=1e-4,
+                                       atol=1e-5)
+        np.testing.assert_allclose(result.steps["state_out"][step], state, rtol=1e-4, atol=1e-5)
+
+
 def test_seeded_sampling_is_reproducible():
     model = tiny_model()
     sampler = Sampler(model, max_seq_len=12)
