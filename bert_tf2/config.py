@@ -61,7 +61,6 @@ UNUSED_KEYS = {
     "gpu_ids": "device placement is left to TensorFlow",
     "loader_num_workers": "tf.data parallelism is AUTOTUNE",
     "num_val_samples": "sized upstream's start-up 'check loaders', which the port omits (B32)",
-    "num_display_samples": "TensorBoard sketch images are not rendered by the port",
     "output_all_states": "had no effect upstream (only the last layer is returned)",
     "output_attentions": "True crashes upstream (B21); the trainer never asks for attention maps "
                          "(SketchBertEncoder(..., output_attentions=True) returns them)",
