@@ -55,7 +55,7 @@ from sketchgloc_tf2.model import BATCH_KEYS, SketchGlocModel
 PATIENCE = 5
 MAX_EPOCHS = 100000
 LOG_EVERY_STEPS = 20
-RECONSTRUCTIONS_SHOWN = 10
+RECONSTRUCTIONS_SHOWN = 8
 STATE_DIR = "state"
 STATE_FILE = "training_state.json"
 
@@ -280,6 +280,7 @@ class Trainer:
             self.optimizer.build(self.model.trainable_variables)
         self.progress = Progress()
         self.train_losses = []
+        self.reconstruction_sampler = None
         self.train_batcher = pipeline.SketchBatcher(prepared.train, hparams, augment=True)
         self.valid_batcher = pipeline.SketchBatcher(prepared.valid, hparams, augment=False)
         self.test_batcher = pipeline.SketchBatcher(prepared.test, hparams, augment=False)
@@ -407,15 +408,31 @@ class Trainer:
     def _write_reconstructions(self) -> None:
         from sketchgloc_tf2 import pictures  # imported late: matplotlib is only needed here
 
-        count = min(RECONSTRUCTIONS_SHOWN, len(self.test_batcher))
-        batch = self.test_batcher.batch(np.arange(count), 0.0, np.random.RandomState(0))
+        batch = self.test_batcher.batch(self._reconstruction_indices(), 0.0,
+                                        np.random.RandomState(0))
         path = os.path.join(self.log_root, "reconstructions", f"epoch_{self.progress.epoch}.png")
-        pictures.reconstruction_grid(self.model, self.hparams, batch, path)
+        if self.reconstruction_sampler is None:
+            from sketchgloc_tf2.sampling import Sampler
+
+            self.reconstruction_sampler = Sampler(self.model, self.hparams.max_seq_len,
+                                                  greedy=True)
+        pictures.reconstruction_grid(self.model, self.hparams, batch, path,
+                                     max_sketches=RECONSTRUCTIONS_SHOWN,
+                                     sampler=self.reconstruction_sampler)
         image = tf.image.decode_png(tf.io.read_file(path), channels=3)
         with self.summary_writer.as_default():
             tf.summary.image("Reconstructions", image[None], step=self.progress.count,
                              description=f"original / input / reconstruction, epoch "
                                          f"{self.progress.epoch}")
+
+    def _reconstruction_indices(self) -> np.ndarray:
+        """Test sketches for the reconstruction grid, taken in turn from each category."""
+        offsets = self.prepared.test.category_offsets()
+        per_category = [np.arange(start, stop) for start, stop in zip(offsets[:-1], offsets[1:])]
+        rounds = max(len(indices) for indices in per_category)
+        interleaved = [indices[k] for k in range(rounds) for indices in per_category
+                       if k < len(indices)]
+        return np.asarray(interleaved[:RECONSTRUCTIONS_SHOWN])
 
     def write_hparams(self) -> None:
         """The run's hparams (and replica count) for TensorBoard's HParams dashboard."""
