@@ -258,6 +258,27 @@ def test_memmap_cli_positional(tmp_path):
     assert sketches.class_names == ["a", "b"]
 
 
+def test_memmap_cli_categories_from_data_dir(tmp_path):
+    rng = np.random.default_rng(1)
+    data_dir = tmp_path / "npz"
+    data_dir.mkdir()
+    for name in ("cat", "dog", "alarm clock"):
+        _write_npz(data_dir / f"{name}.npz", rng)
+    out = tmp_path / "out"
+    assert memmap._main(["--data_dir", str(data_dir), "--categories", "dog, alarm clock,cat",
+                         "--output_dir", str(out)]) == 0
+    sketches = memmap.MemmapSketches(str(out / "memmap_sum.txt"), str(out / "offsets.npz"),
+                                     "valid")
+    assert sketches.class_names == ["dog", "alarm clock", "cat"]  # the given (label) order
+    assert memmap.category_npz_paths(str(data_dir), ["cat"]) == [str(data_dir / "cat.npz")]
+    with pytest.raises(BertDataError, match=r"\['owl'\].*available: alarm clock, cat, dog"):
+        memmap.category_npz_paths(str(data_dir), "cat,owl")
+    with pytest.raises(BertDataError, match="more than once"):
+        memmap.category_npz_paths(str(data_dir), "cat,cat")
+    with pytest.raises(SystemExit):  # --categories needs --data_dir
+        memmap._main(["--categories", "cat", "--output_dir", str(out)])
+
+
 def test_memmap_round_trip_real_quickdraw(tmp_path, quickdraw_dir):
     paths = sorted(str(p) for p in quickdraw_dir.glob("*.npz"))[:3]
     sum_path, offset_path = memmap.build_memmaps(paths, str(tmp_path / "qd"))

@@ -22,11 +22,14 @@ Command line::
 
     python -m bert_tf2.data.memmap --npz_list LIST.txt --output_dir DIR [--reproduce_split_leak]
     python -m bert_tf2.data.memmap LIST.txt DIR
+    python -m bert_tf2.data.memmap --data_dir NPZ_DIR --categories cat,dog,... --output_dir DIR
     python -m bert_tf2.data.memmap --check_leaks --output_dir DIR
     python -m bert_tf2.data.memmap --check_leaks --sum_path SUM --offset_path OFFSETS
 
 `LIST.txt` holds one npz path per line (only the first tab-separated field is read; missing files
-are skipped with a warning, as upstream).
+are skipped with a warning, as upstream). `--data_dir NPZ_DIR --categories a,b,...` instead takes
+`NPZ_DIR/<name>.npz` for each comma-separated name, in the given (label) order; a missing one is
+an error listing the categories the folder has.
 """
 
 import argparse
@@ -76,6 +79,38 @@ def read_npz_list(list_path: str):
                 logging.warning("%s: %s does not exist, skipped", list_path, path)
                 continue
             paths.append(path)
+    return paths
+
+
+def category_npz_paths(data_dir: str, categories):
+    """`data_dir/<name>.npz` for each category name, in the given (label) order.
+
+    Args:
+        data_dir: folder of sketch-rnn npz files, one per category.
+        categories: names, or one string of comma-separated names (surrounding spaces dropped;
+            names may contain inner spaces, e.g. 'alarm clock').
+
+    Raises:
+        BertDataError: no names, a repeated name or a missing file (the message lists the
+            categories the folder has).
+    """
+    if isinstance(categories, str):
+        categories = categories.split(",")
+    names = [name.strip() for name in categories if name.strip()]
+    if not names:
+        raise BertDataError("no categories given; pass --categories name,name,...")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise BertDataError(f"categories {repeated} are given more than once")
+    paths = [os.path.join(data_dir, f"{name}.npz") for name in names]
+    missing = [name for name, path in zip(names, paths) if not os.path.isfile(path)]
+    if missing:
+        available = sorted(entry[:-4] for entry in os.listdir(data_dir)
+                           if entry.endswith(".npz")) if os.path.isdir(data_dir) else []
+        raise BertDataError(
+            f"{data_dir}: no npz file for categories {missing}; "
+            + (f"available: {', '.join(available)}" if available
+               else "the folder has no .npz files (check --data_dir)"))
     return paths
 
 
@@ -472,6 +507,10 @@ def _main(argv=None) -> int:
                     "train sketches leaked into valid/test.")
     parser.add_argument("positional", nargs="*", help="NPZ_LIST OUTPUT_DIR (upstream order)")
     parser.add_argument("--npz_list", help="file with one npz path per line")
+    parser.add_argument("--data_dir", help="folder of <category>.npz files (with --categories)")
+    parser.add_argument("--categories",
+                        help="comma-separated category names, read from --data_dir in this "
+                             "(label) order; instead of --npz_list")
     parser.add_argument("--output_dir", help="destination (or, with --check_leaks, the folder "
                                              f"holding {SUM_FILE_NAME} and {OFFSETS_FILE_NAME})")
     parser.add_argument("--reproduce_split_leak", action="store_true",
@@ -483,8 +522,9 @@ def _main(argv=None) -> int:
     parser.add_argument("--offset_path", help="offsets pickle to check")
     args = parser.parse_args(argv)
     positional = list(args.positional)
+    by_category = args.categories is not None or args.data_dir is not None
     npz_list = args.npz_list or (positional.pop(0) if positional and not args.check_leaks
-                                 else None)
+                                 and not by_category else None)
     output_dir = args.output_dir or (positional.pop(0) if positional else None)
     logging.set_verbosity(logging.INFO)
     if args.check_leaks:
@@ -501,9 +541,18 @@ def _main(argv=None) -> int:
                      if leak.legacy_prefix else ""))
         print(f"{len(leaks)} leaky class splits" if leaks else "no leaks found")
         return 1 if leaks else 0
-    if not npz_list or not output_dir:
-        parser.error("give --npz_list LIST --output_dir DIR (or LIST DIR)")
-    sum_path, offset_path = build_memmaps(read_npz_list(npz_list), output_dir,
+    if by_category:
+        if npz_list or args.categories is None or args.data_dir is None:
+            parser.error("--categories and --data_dir go together, without --npz_list")
+        if not output_dir:
+            parser.error("give --output_dir DIR")
+        npz_paths = category_npz_paths(args.data_dir, args.categories)
+    else:
+        if not npz_list or not output_dir:
+            parser.error("give --npz_list LIST --output_dir DIR (or LIST DIR), or --data_dir "
+                         "DIR --categories a,b,... --output_dir DIR")
+        npz_paths = read_npz_list(npz_list)
+    sum_path, offset_path = build_memmaps(npz_paths, output_dir,
                                           reproduce_split_leak=args.reproduce_split_leak)
     print(f"wrote {sum_path} and {offset_path}")
     return 0
