@@ -10,7 +10,6 @@ Run: `python bench/bert_train_step.py [--config FILE.yml] [--batch 8] [--runs 5]
 [--dtype_policy mixed_bfloat16] [--key=value ...]` (`--key=value` flags override config keys).
 """
 
-import argparse
 import os
 import sys
 import time
@@ -18,21 +17,13 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bert_common import (DEFAULT_CONFIG, describe, load_benchmark_config,  # noqa: E402
+from bert_common import (benchmark_parser, describe, load_benchmark_config,  # noqa: E402
                          median_cpu_s, synthetic_batch, timed_with_cpu)
 from common import emit, time_runs  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=DEFAULT_CONFIG)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--xla", action="store_true",
-                        help="compile with XLA (jit_compile=True); on CPU, TensorFlow's oneDNN "
-                             "kernels without XLA measured 10-20 % faster")
-    parser.add_argument("--dtype_policy", default="float32",
-                        help="Keras dtype policy, e.g. mixed_bfloat16 (float32 = parity numerics)")
+    parser = benchmark_parser(__doc__.splitlines()[0], default_batch=8)
     args, overrides = parser.parse_known_args(argv)
 
     import keras
