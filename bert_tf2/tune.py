@@ -45,6 +45,11 @@ from bert_tf2.training import Trainer, best_metric, write_metrics_json  # noqa: 
 from flags.common import split_tool_arguments, strategy_from_flags  # noqa: E402
 from flags.sketch_bert import define_bert_tune_flags  # noqa: E402
 from sketchgloc_tf2.errors import SketchError  # noqa: E402
+from sketchgloc_tf2.search_oracles import (  # noqa: E402
+    ORACLES,
+    best_completed_trial,
+    make_oracle,
+)
 
 PROJECT_NAME = "sketch_bert"
 BEST_DIR = "best"
@@ -177,15 +182,11 @@ def make_tuner(config_path: str, overrides: dict, tuning_dir: str, space: Search
     Raises:
         BertConfigError: a bad space or oracle, or an unreadable config.
     """
-    oracles = {"random": keras_tuner.oracles.RandomSearchOracle,
-               "bayesian": keras_tuner.oracles.BayesianOptimizationOracle}
-    if oracle not in oracles:
-        raise BertConfigError(f"--oracle={oracle!r} is not one of {sorted(oracles)}")
+    if oracle not in ORACLES:
+        raise BertConfigError(f"--oracle={oracle!r} is not one of {sorted(ORACLES)}")
     base = load_config(config_path, overrides)
-    search = oracles[oracle](
-        objective=objective_for(base.task_types), max_trials=max_trials,
-        hyperparameters=space.hyperparameters(), tune_new_entries=False,
-        allow_new_entries=False, seed=seed)
+    search = make_oracle(oracle, objective_for(base.task_types), max_trials,
+                         space.hyperparameters(), seed)
     return SketchBertTuner(search, config_path, overrides, trial_iterations, strategy,
                            directory=tuning_dir, project_name=PROJECT_NAME, overwrite=False)
 
@@ -196,12 +197,10 @@ def write_best(tuner: SketchBertTuner, tuning_dir: str) -> str:
     Raises:
         BertConfigError: no trial has completed.
     """
-    best = [trial for trial in tuner.oracle.get_best_trials(1)
-            if trial.status == keras_tuner.engine.trial.TrialStatus.COMPLETED]
-    if not best:
+    trial = best_completed_trial(tuner.oracle)
+    if trial is None:
         raise BertConfigError(f"{tuning_dir}: no completed trial; see the failed trials' "
                               "messages in the log and run the search again")
-    trial = best[0]
     best_dir = os.path.join(tuning_dir, BEST_DIR)
     tuner.trial_config(trial).save(os.path.join(best_dir, BEST_CONFIG))
     record = {"trial_id": trial.trial_id, "hyperparameters": trial.hyperparameters.values,

@@ -43,6 +43,11 @@ from sketchgloc_tf2 import hparams as hparams_lib  # noqa: E402
 from sketchgloc_tf2 import training  # noqa: E402
 from sketchgloc_tf2.convert import CONFIG_NAME, WEIGHTS_NAME  # noqa: E402
 from sketchgloc_tf2.errors import SketchConfigError, SketchError  # noqa: E402
+from sketchgloc_tf2.search_oracles import (  # noqa: E402
+    ORACLES,
+    best_completed_trial,
+    make_oracle,
+)
 
 FLAGS = flags.FLAGS
 OBJECTIVE = "val_loss"
@@ -152,14 +157,10 @@ def make_tuner(data_dir: str, tuning_dir: str, base_hparams: hparams_lib.HParams
         seed: seed of the oracle.
         Other arguments: see `SketchGlocTuner` and `SearchSpace`.
     """
-    oracles = {"random": keras_tuner.oracles.RandomSearchOracle,
-               "bayesian": keras_tuner.oracles.BayesianOptimizationOracle}
-    if oracle not in oracles:
-        raise SketchConfigError(f"--oracle={oracle!r} is not one of {sorted(oracles)}")
-    search = oracles[oracle](
-        objective=keras_tuner.Objective(OBJECTIVE, direction="min"), max_trials=max_trials,
-        hyperparameters=space.hyperparameters(), tune_new_entries=False,
-        allow_new_entries=False, seed=seed)
+    if oracle not in ORACLES:
+        raise SketchConfigError(f"--oracle={oracle!r} is not one of {sorted(ORACLES)}")
+    objective = keras_tuner.Objective(OBJECTIVE, direction="min")
+    search = make_oracle(oracle, objective, max_trials, space.hyperparameters(), seed)
     return SketchGlocTuner(search, data_dir, base_hparams, trial_steps, strategy,
                            directory=tuning_dir, project_name=PROJECT_NAME, overwrite=False)
 
@@ -170,12 +171,10 @@ def write_best(tuner: SketchGlocTuner, tuning_dir: str) -> str:
     Raises:
         SketchError: no trial has completed.
     """
-    best = [trial for trial in tuner.oracle.get_best_trials(1)
-            if trial.status == keras_tuner.engine.trial.TrialStatus.COMPLETED]
-    if not best:
+    trial = best_completed_trial(tuner.oracle)
+    if trial is None:
         raise SketchError(f"{tuning_dir}: no completed trial; see the failed trials' messages "
                           "in the log and run the search again")
-    trial = best[0]
     trial_dir = tuner.get_trial_dir(trial.trial_id)
     hparams = hparams_lib.load_config(os.path.join(trial_dir, CONFIG_NAME)).replace(
         num_steps=tuner.base_hparams.num_steps)
