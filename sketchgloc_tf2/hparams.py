@@ -3,7 +3,7 @@
 The names and defaults are those of the original `rebranch/train.py`, so that every command line
 and every `model_config.json` written by the original keeps working. Options that exist only in
 this port (they change behaviour relative to upstream, or wire a parameter upstream ignores) are
-listed in `PORT_OPTIONS` and documented in README's "Differences from upstream".
+the last fields of `HParams` and are documented in README's "Differences from upstream".
 """
 
 import copy
@@ -66,7 +66,7 @@ class HParams:
     png_width: int = 48
     num_sub: int = 2
     num_per_category: int = 70000
-    # ---- options of this port (not in upstream; see PORT_OPTIONS) ----
+    # Options of this port (not in upstream).
     normalizing_scale_factor: float = -1.0
     num_mixture_components: int = 20
     clip_node_length: bool = True
@@ -96,15 +96,6 @@ class HParams:
             use_output_dropout=False,
             is_training=False,
         )
-
-
-PORT_OPTIONS = (
-    "normalizing_scale_factor",
-    "num_mixture_components",
-    "clip_node_length",
-    "lr_decay",
-    "seed",
-)
 
 
 def field_names() -> list:
