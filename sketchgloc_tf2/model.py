@@ -17,8 +17,9 @@ import tensorflow as tf
 
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2.layers.batch_norm import FusedBatchNorm
-from sketchgloc_tf2.layers.cells import SERIALIZATION_PACKAGE, make_cell, run_recurrences
+from sketchgloc_tf2.layers.cells import SERIALIZATION_PACKAGE, make_cell
 from sketchgloc_tf2.layers.mixture import output_width, reconstruction_loss, split_mixture
+from sketchgloc_tf2.layers.recurrence import run_recurrences
 from sketchgloc_tf2.layers.relation_gcn import RelationGCN
 from sketchgloc_tf2.layers.stroke_encoder import StrokeEncoder
 
@@ -161,7 +162,7 @@ class SketchGlocModel(keras.Model):
         (final_state,), (cell_outputs,) = run_recurrences(
             [self.decoder_cell], [projected], [initial_state],
             dropout_seeds=[self.decoder_cell.dropout_seed(training)], return_outputs=True,
-            params=[params])
+            params=[params], fused_gradient=bool(training))
         cell_outputs = tf.reshape(tf.transpose(cell_outputs, [1, 0, 2]), [-1, hp.dec_rnn_size])
         if training and hp.use_output_dropout:
             cell_outputs = keras.random.dropout(

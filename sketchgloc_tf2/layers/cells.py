@@ -1,4 +1,4 @@
-"""The recurrent cells of SketchGloc (spec §3.2) and the symbolic time loop that runs them.
+"""The recurrent cells of SketchGloc (spec §3.2): one time step each.
 
 Three cells reproduce the upstream equations literally: `LSTMCell`, `LayerNormLSTMCell` and
 `HyperLSTMCell`. Gates are laid out in the order i, j, f, o (input gate, candidate, forget gate,
@@ -18,7 +18,9 @@ variables inside the body would make the gradient keep one copy of every weight 
 Every method also accepts such a `params` dict, so the math can be run on explicit tensors (the
 stroke encoder recomputes chunks with `tf.recompute_grad`, which needs weights as inputs).
 `call(inputs, states, training)` chains the two for a single step (Keras RNN-cell interface).
-`run_recurrences` runs one or several cells over time in a single `tf.while_loop`.
+`recurrent_step` is itself split into the recurrent matmuls (`matmul_inputs(state)` times the
+`MATMUL_KERNELS` of `step_weights`) and `pointwise_step` (everything else), which
+`sketchgloc_tf2.layers.recurrence` differentiates separately.
 
 Recurrent dropout ("without memory loss") is applied to `tanh(j)` only: a fresh Bernoulli mask
 per element and time step with keep probability `recurrent_dropout_prob`, kept values divided by
@@ -188,6 +190,25 @@ class _RecurrentCell(keras.layers.Layer):
         uniform = hashed_uniform(tf.shape(g), dropout_seed, g.dtype)
         return g * (tf.floor(keep + uniform) / keep)
 
+    def recurrent_step(self, projected, state, dropout_seed=None, weights=None):
+        """One step after the input projection: `(output [B, units], new_state [B, state_size])`.
+
+        The step is split in two: the recurrent matmuls `matmul_inputs(state)[name] @
+        weights[name]` for every name in the cell's `MATMUL_KERNELS`, then `pointwise_step`,
+        which takes those products (the fused-gradient recurrence differentiates the two parts
+        separately).
+
+        Args:
+            projected: `[B, P]`, `project_inputs` of this step's input.
+            state: `[B, state_size]`.
+            dropout_seed: `[2]` int64 seed of this step's dropout mask, or None (no dropout).
+            weights: `step_weights()` (read here when None).
+        """
+        weights = weights or self.step_weights()
+        products = {name: tf.matmul(value, weights[name])
+                    for name, value in self.matmul_inputs(state).items()}
+        return self.pointwise_step(projected, products, state, dropout_seed, weights)
+
     def call(self, inputs, states, training=None):
         """One time step.
 
@@ -265,14 +286,17 @@ class LSTMCell(_RecurrentCell):
         params = params or self.parameters()
         return {"W_hh": params["W_hh"]}
 
-    def recurrent_step(self, projected, state, dropout_seed=None, weights=None):
-        """`projected [B, 4H]`, `state [B, 2H]` -> `(h' [B, H], [c', h'] [B, 2H])`.
+    MATMUL_KERNELS = ("W_hh",)
 
-        `weights` is `step_weights()` (read here when None).
-        """
-        weights = weights or self.step_weights()
-        c, h = tf.split(state, 2, axis=1)
-        gates = projected + tf.matmul(h, weights["W_hh"])
+    def matmul_inputs(self, state):
+        """`{"W_hh": h}` from the state `[c, h]`."""
+        return {"W_hh": state[:, self.units:]}
+
+    def pointwise_step(self, projected, products, state, dropout_seed, weights):
+        """`projected [B, 4H]`, `products["W_hh"] = h W_hh [B, 4H]`, `state [B, 2H]` ->
+        `(h' [B, H], [c', h'] [B, 2H])`."""
+        c = state[:, :self.units]
+        gates = projected + products["W_hh"]
         i, j, f, o = tf.split(gates, 4, axis=1)
         candidate = self.candidate(j, dropout_seed)
         new_c = c * tf.sigmoid(f + self.forget_bias) + tf.sigmoid(i) * candidate
@@ -330,15 +354,18 @@ class LayerNormLSTMCell(_RecurrentCell):
         params = params or self.parameters()
         return dict(self.layer_norm_weights(params), W_hh=params["W_hh"])
 
-    def recurrent_step(self, projected, state, dropout_seed=None, weights=None):
-        """`projected [B, 4H]`, `state [B, 2H]` -> `(h' [B, H], [h', c'] [B, 2H])`.
+    MATMUL_KERNELS = ("W_hh",)
 
-        `weights` is `step_weights()` (read here when None).
-        """
-        weights = weights or self.step_weights()
-        h, c = tf.split(state, 2, axis=1)
+    def matmul_inputs(self, state):
+        """`{"W_hh": h}` from the state `[h, c]`."""
+        return {"W_hh": state[:, :self.units]}
+
+    def pointwise_step(self, projected, products, state, dropout_seed, weights):
+        """`projected [B, 4H]`, `products["W_hh"] = h W_hh [B, 4H]`, `state [B, 2H]` ->
+        `(h' [B, H], [h', c'] [B, 2H])`."""
+        c = state[:, self.units:]
         new_h, new_c = self.update_from_preactivation(
-            projected + tf.matmul(h, weights["W_hh"]), c, weights, dropout_seed
+            projected + products["W_hh"], c, weights, dropout_seed
         )
         return new_h, tf.concat([new_h, new_c], axis=1)
 
@@ -466,20 +493,23 @@ class HyperLSTMCell(LayerNormLSTMCell):
         )
         return weights
 
-    def recurrent_step(self, projected, state, dropout_seed=None, weights=None):
-        """`projected [B, 4H + 4Hh]`, `state [B, 2(H + Hh)]` -> `(h' [B, H], new state)`.
+    MATMUL_KERNELS = ("h_kernel", "hyper_W_hh")
 
-        `weights` is `step_weights()` (read here when None).
-        """
-        weights = weights or self.step_weights()
+    def matmul_inputs(self, state):
+        """`{"h_kernel": h, "hyper_W_hh": h_hyp}` from the state `[h, h_hyp, c, c_hyp]`."""
+        units, hyper = self.units, self.hyper_num_units
+        return {"h_kernel": state[:, :units], "hyper_W_hh": state[:, units:units + hyper]}
+
+    def pointwise_step(self, projected, products, state, dropout_seed, weights):
+        """`projected [B, 4H + 4Hh]`, `products` (`h h_kernel [B, 4Hh + 4H]`,
+        `h_hyp hyper_W_hh [B, 4Hh]`), `state [B, 2(H + Hh)]` -> `(h' [B, H], new state)`."""
         units, hyper = self.units, self.hyper_num_units
         embed = self.hyper_embedding_size
         blocks, bias_blocks = len(HYPER_NORM_BLOCKS), len(HYPER_BIAS_BLOCKS)
-        h, h_hyp, c, c_hyp = tf.split(state, [units, hyper, units, hyper], axis=1)
+        _, _, c, c_hyp = tf.split(state, [units, hyper, units, hyper], axis=1)
         x_part, hyper_x_part = tf.split(projected, [4 * units, 4 * hyper], axis=1)
-        hyper_h_part, hh = tf.split(
-            tf.matmul(h, weights["h_kernel"]), [4 * hyper, 4 * units], axis=1)
-        hyper_pre = hyper_x_part + hyper_h_part + tf.matmul(h_hyp, weights["hyper_W_hh"])
+        hyper_h_part, hh = tf.split(products["h_kernel"], [4 * hyper, 4 * units], axis=1)
+        hyper_pre = hyper_x_part + hyper_h_part + products["hyper_W_hh"]
         sub_weights = {name[len("hyper/"):]: value for name, value in weights.items()
                        if name.startswith("hyper/")}
         new_h_hyp, new_c_hyp = self.hyper_cell.update_from_preactivation(
@@ -524,64 +554,3 @@ def make_cell(model_type, units, **kwargs):
             f"unknown cell type {model_type!r}; choose one of {', '.join(CELL_TYPES)}"
         )
     return CELL_TYPES[model_type](units, **kwargs)
-
-
-def run_recurrences(cells, projected, initial_states, lengths=None, dropout_seeds=None,
-                    return_outputs=False, active_steps=None, params=None):
-    """Runs independent recurrences side by side over time in one `tf.while_loop`.
-
-    Args:
-        cells: list of cells (each with `recurrent_step`).
-        projected: list of time-major `[T, B, P_k]` input projections (`cell.project_inputs`).
-        initial_states: list of `[B, S_k]` states.
-        lengths: optional `[B]` int32; a row's state stops changing after `lengths[b]` steps
-            (lengths are expected in [0, T]).
-        dropout_seeds: optional list of `[2]` int64 seeds or None per cell (None: no dropout).
-        return_outputs: also stack each cell's per-step output.
-        active_steps: optional int32 scalar <= T: stop after this many steps (for final states
-            only, when every length is at most `active_steps`; not with `return_outputs`).
-        params: optional list of per-cell `parameters()` dicts (read from the cells otherwise).
-
-    Returns:
-        `(final_states, outputs)`: list of `[B, S_k]`; list of time-major `[T, B, H_k]` (empty
-        when `return_outputs` is False).
-    """
-    num_steps = projected[0].shape[0]
-    if num_steps is None:
-        num_steps = tf.shape(projected[0])[0]
-    dropout_seeds = dropout_seeds or [None] * len(cells)
-    params = params or [cell.parameters() for cell in cells]
-    step_weights = [cell.step_weights(cell_params) for cell, cell_params in zip(cells, params)]
-    inputs = [
-        tf.TensorArray(p.dtype, size=num_steps, element_shape=p.shape[1:]).unstack(p)
-        for p in projected
-    ]
-    outputs = [
-        tf.TensorArray(state.dtype, size=num_steps if return_outputs else 0,
-                       element_shape=tf.TensorShape([state.shape[0], cell.output_size]))
-        for cell, state in zip(cells, initial_states)
-    ]
-
-    def body(step, states, arrays):
-        new_states, new_arrays = [], []
-        for k, cell in enumerate(cells):
-            seed = dropout_seeds[k]
-            if seed is not None:
-                seed = seed + tf.stack([tf.constant(0, tf.int64), tf.cast(step, tf.int64)])
-            output, new_state = cell.recurrent_step(
-                inputs[k].read(step), states[k], seed, step_weights[k])
-            if lengths is not None:
-                new_state = tf.where((step < lengths)[:, None], new_state, states[k])
-            new_states.append(new_state)
-            new_arrays.append(arrays[k].write(step, output) if return_outputs else arrays[k])
-        return step + 1, new_states, new_arrays
-
-    stop = num_steps if active_steps is None else tf.minimum(active_steps, num_steps)
-    _, final_states, arrays = tf.while_loop(
-        lambda step, *_: step < stop,
-        body,
-        (tf.constant(0), list(initial_states), outputs),
-        maximum_iterations=num_steps,
-    )
-    stacked = [array.stack() for array in arrays] if return_outputs else []
-    return list(final_states), stacked

@@ -8,6 +8,7 @@ import tensorflow as tf
 from sketchgloc_tf2.layers.cells import SERIALIZATION_PACKAGE
 
 NUM_RELATIONS = 9
+BLOCK_ROWS = 256
 
 
 def regroup_nodes(flat_embeddings, strokes_num, max_nodes):
@@ -80,18 +81,62 @@ class RelationGCN(keras.layers.Layer):
         box = tf.convert_to_tensor(box, dtype=self.compute_dtype)
         max_nodes = box.shape[1] if box.shape[1] is not None else tf.shape(box)[1]
         embed = regroup_nodes(flat_embeddings, strokes_num, max_nodes)
-        aggregated = tf.einsum("bijc,bjd->cbid", box, embed)
-        hidden = tf.nn.relu(tf.einsum("cbid,cde->cbie", aggregated, self.gcn_weight_1))
-        transformed = tf.nn.relu(tf.einsum("cbid,cde->cbie", hidden, self.gcn_weight_2))
+        aggregated = tf.reshape(tf.einsum("bijc,bjd->cbid", box, embed),
+                                [NUM_RELATIONS, -1, self.units])
+        connected = tf.reshape(tf.reduce_any(tf.not_equal(box, 0.0), axis=[2, 3]), [-1])
         out0_sum = tf.reduce_sum(aggregated, axis=0)
-        out2_sum = tf.reduce_sum(transformed, axis=0)
-        gcn_out = tf.reduce_sum((out0_sum + out2_sum) / 2.0, axis=1)
+        out2_sum = self._transform_connected(aggregated, connected)
+        gcn_out = tf.reduce_sum(
+            tf.reshape((out0_sum + out2_sum) / 2.0, [-1, max_nodes, self.units]), axis=1)
         return {
             "embed": embed,
-            "gcn_out0_sum": tf.reshape(out0_sum, [-1, self.units]),
-            "gcn_out2_sum": tf.reshape(out2_sum, [-1, self.units]),
+            "gcn_out0_sum": out0_sum,
+            "gcn_out2_sum": out2_sum,
             "gcn_out": gcn_out,
         }
+
+    def _relation_mlp(self, aggregated):
+        """`[9, M, D]` -> `[M, D]`: sum over relations of `relu(relu(A_c E W1[c]) W2[c])`."""
+        hidden = tf.nn.relu(tf.matmul(aggregated, self.gcn_weight_1))
+        return tf.reduce_sum(tf.nn.relu(tf.matmul(hidden, self.gcn_weight_2)), axis=0)
+
+    def _transform_connected(self, aggregated, connected):
+        """The relation MLP on the node slots that have a neighbour in some relation.
+
+        A slot whose box row is zero in every relation aggregates zeros, and the bias-free
+        ReLU MLP maps zeros to zeros, so only connected slots (real nodes) are transformed:
+        they are gathered, `BLOCK_ROWS` at a time, in a loop that runs only as many blocks as
+        there are connected slots, and their results scattered back. Exact; padding slots
+        cost nothing (shapes stay static for XLA).
+
+        Args:
+            aggregated: `[9, R, D]` per-relation aggregates of the R = B*N node slots.
+            connected: `[R]` bool, slots with a non-zero box row.
+
+        Returns:
+            `[R, D]`, the sum over relations of the MLP outputs.
+        """
+        rows = aggregated.shape[1]
+        if rows is None:
+            return self._relation_mlp(aggregated)
+        block = min(BLOCK_ROWS, rows)
+        num_blocks = -(-rows // block)
+        order = tf.argsort(tf.cast(connected, tf.int32), direction="DESCENDING", stable=True)
+        slots = tf.reshape(tf.pad(order, [[0, num_blocks * block - rows]], constant_values=rows),
+                           [num_blocks, block])
+        padded = tf.pad(aggregated, [[0, 0], [0, 1], [0, 0]])
+        active_blocks = -(-tf.math.count_nonzero(connected, dtype=tf.int32) // block)
+
+        def body(index, result):
+            block_slots = slots[index]
+            transformed = self._relation_mlp(tf.gather(padded, block_slots, axis=1))
+            return index + 1, tf.tensor_scatter_nd_add(result, block_slots[:, None], transformed)
+
+        _, result = tf.while_loop(
+            lambda index, _: index < active_blocks, body,
+            (tf.constant(0), tf.zeros([rows + 1, self.units], aggregated.dtype)),
+            maximum_iterations=num_blocks)
+        return result[:rows]
 
     def get_config(self):
         config = super().get_config()

@@ -8,7 +8,8 @@ each row; the node embedding is `concat(h_fw_final, h_bw_final)`.
 import keras
 import tensorflow as tf
 
-from sketchgloc_tf2.layers.cells import SERIALIZATION_PACKAGE, make_cell, run_recurrences
+from sketchgloc_tf2.layers.cells import SERIALIZATION_PACKAGE, make_cell
+from sketchgloc_tf2.layers.recurrence import run_recurrences
 
 
 def reverse_valid_steps(sequences, lengths):
@@ -54,7 +55,7 @@ class StrokeEncoder(keras.layers.Layer):
     """
 
     def __init__(self, cell_type="lstm", units=512, use_recurrent_dropout=False,
-                 recurrent_dropout_prob=0.9, input_dim=2, chunk_rows=256, seed=None, **kwargs):
+                 recurrent_dropout_prob=0.9, input_dim=2, chunk_rows=64, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.cell_type = cell_type
         self.units = units

@@ -1,0 +1,59 @@
+"""The fused-gradient time loop against plain autodiff of the same loop (layers/recurrence.py)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sketchgloc_tf2.layers.cells import HyperLSTMCell, LayerNormLSTMCell, LSTMCell
+from sketchgloc_tf2.layers.recurrence import run_recurrences
+from tests.test_gloc_cells import make, randomise
+
+BATCH, STEPS, INPUT_DIM = 4, 6, 3
+
+
+def loss_and_gradients(cells, inputs, fused, jit, lengths, dropout, return_outputs, active):
+    variables = [v for cell in cells for v in cell.trainable_variables]
+
+    @tf.function(jit_compile=jit, autograph=False)
+    def run(inputs):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            params = [cell.parameters() for cell in cells]
+            projected = [tf.transpose(cell.project_inputs(inputs, p), [1, 0, 2])
+                         for cell, p in zip(cells, params)]
+            initial = [tf.fill([BATCH, cell.state_size], 0.1) for cell in cells]
+            seeds = ([tf.constant([3, 4], tf.int64), tf.constant([5, 6], tf.int64)]
+                     if dropout else None)
+            finals, outputs = run_recurrences(
+                cells, projected, initial, lengths=lengths, dropout_seeds=seeds,
+                return_outputs=return_outputs, active_steps=active, params=params,
+                fused_gradient=fused)
+            loss = (sum(tf.reduce_sum(tf.sin(1.3 * state)) for state in finals)
+                    + sum(tf.reduce_sum(tf.square(output)) for output in outputs))
+        return [loss, *finals, *outputs, *tape.gradient(loss, [inputs, *variables])]
+
+    return [value.numpy() for value in run(inputs)]
+
+
+@pytest.mark.parametrize("cell_class", [LSTMCell, LayerNormLSTMCell, HyperLSTMCell])
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("mode", ["lengths_dropout_active_steps", "outputs_dropout",
+                                  "outputs_lengths"])
+def test_fused_gradient_matches_autodiff(cell_class, jit, mode):
+    rng = np.random.default_rng(11)
+    dropout = "dropout" in mode
+    cells = [make(cell_class, input_dim=INPUT_DIM, use_recurrent_dropout=dropout,
+                  recurrent_dropout_prob=0.7) for _ in range(2)]
+    for cell in cells:
+        randomise(cell, rng, scale=0.4)
+    inputs = tf.constant(rng.normal(size=(BATCH, STEPS, INPUT_DIM)).astype(np.float32))
+    options = dict(
+        jit=jit, dropout=dropout,
+        lengths=tf.constant([6, 2, 0, 3]) if "lengths" in mode else None,
+        return_outputs="outputs" in mode,
+        active=tf.constant(3) if "active_steps" in mode else None)
+    plain = loss_and_gradients(cells, inputs, fused=False, **options)
+    fused = loss_and_gradients(cells, inputs, fused=True, **options)
+    assert len(plain) == len(fused)
+    for expected, actual in zip(plain, fused):
+        np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=2e-6)
