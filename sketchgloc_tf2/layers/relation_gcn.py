@@ -8,7 +8,7 @@ import tensorflow as tf
 from sketchgloc_tf2.layers.cells import SERIALIZATION_PACKAGE
 
 NUM_RELATIONS = 9
-BLOCK_ROWS = 256
+BLOCK_ROWS = 512
 
 
 def regroup_nodes(flat_embeddings, strokes_num, max_nodes):
@@ -117,9 +117,9 @@ class RelationGCN(keras.layers.Layer):
             `[R, D]`, the sum over relations of the MLP outputs.
         """
         rows = aggregated.shape[1]
-        if rows is None:
+        if rows is None or rows <= BLOCK_ROWS:
             return self._relation_mlp(aggregated)
-        block = min(BLOCK_ROWS, rows)
+        block = BLOCK_ROWS
         num_blocks = -(-rows // block)
         order = tf.argsort(tf.cast(connected, tf.int32), direction="DESCENDING", stable=True)
         slots = tf.reshape(tf.pad(order, [[0, num_blocks * block - rows]], constant_values=rows),
