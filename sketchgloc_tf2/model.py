@@ -151,18 +151,23 @@ class SketchGlocModel(keras.Model):
         input_seqs = tf.convert_to_tensor(input_seqs, dtype=self.compute_dtype)
         z = tf.convert_to_tensor(z, dtype=self.compute_dtype)
         points = input_seqs[:, :-1]
-        z_per_step = tf.tile(z[:, None, :], [1, tf.shape(points)[1], 1])
-        cell_inputs = tf.concat([points, z_per_step], axis=2)
-        if training and hp.use_input_dropout:
-            cell_inputs = keras.random.dropout(
-                cell_inputs, 1.0 - hp.input_dropout_prob, seed=self.seed_generator)
         initial_state = self.initial_state(z)
         params = self.decoder_cell.parameters()
-        projected = tf.transpose(self.decoder_cell.project_inputs(cell_inputs, params), [1, 0, 2])
+        if training and hp.use_input_dropout:
+            z_per_step = tf.tile(z[:, None, :], [1, tf.shape(points)[1], 1])
+            cell_inputs = keras.random.dropout(
+                tf.concat([points, z_per_step], axis=2), 1.0 - hp.input_dropout_prob,
+                seed=self.seed_generator)
+            sequence = tf.transpose(self.decoder_cell.project_inputs(cell_inputs, params),
+                                    [1, 0, 2])
+            projection = None
+        else:
+            sequence = tf.transpose(points, [1, 0, 2])
+            projection = self._split_input_projection(z, params)
         (final_state,), (cell_outputs,) = run_recurrences(
-            [self.decoder_cell], [projected], [initial_state],
+            [self.decoder_cell], [sequence], [initial_state],
             dropout_seeds=[self.decoder_cell.dropout_seed(training)], return_outputs=True,
-            params=[params], fused_gradient=bool(training))
+            params=[params], fused_gradient=bool(training), input_projections=[projection])
         cell_outputs = tf.reshape(tf.transpose(cell_outputs, [1, 0, 2]), [-1, hp.dec_rnn_size])
         if training and hp.use_output_dropout:
             cell_outputs = keras.random.dropout(
@@ -171,6 +176,20 @@ class SketchGlocModel(keras.Model):
         outputs["initial_state"] = initial_state
         outputs["final_state"] = final_state
         return outputs
+
+    def _split_input_projection(self, z, params):
+        """The decoder's input projection split into its point and its constant z part.
+
+        `concat(point, z) @ kernel (+ bias)` = `point @ kernel[:5] + offset` with
+        `offset = z @ kernel[5:] (+ bias)`, so the loop projects 5-wide points (the per-step
+        input never materialises as `[T, B, P]`).
+
+        Returns:
+            `(point_kernel [5, P], offset [B, P])` for `run_recurrences(input_projections=...)`.
+        """
+        kernel, bias = self.decoder_cell.input_projection(params)
+        offset = tf.matmul(z, kernel[POINT_WIDTH:])
+        return kernel[:POINT_WIDTH], offset if bias is None else offset + bias
 
     def decoder_step(self, point, z, state):
         """One evaluation-mode decoder step (for sampling).

@@ -11,7 +11,8 @@ from tests.test_gloc_cells import make, randomise
 BATCH, STEPS, INPUT_DIM = 4, 6, 3
 
 
-def loss_and_gradients(cells, inputs, fused, jit, lengths, dropout, return_outputs, active):
+def loss_and_gradients(cells, inputs, fused, jit, lengths, dropout, return_outputs, active,
+                       in_loop_projection=False):
     variables = [v for cell in cells for v in cell.trainable_variables]
 
     @tf.function(jit_compile=jit, autograph=False)
@@ -19,15 +20,25 @@ def loss_and_gradients(cells, inputs, fused, jit, lengths, dropout, return_outpu
         with tf.GradientTape() as tape:
             tape.watch(inputs)
             params = [cell.parameters() for cell in cells]
-            projected = [tf.transpose(cell.project_inputs(inputs, p), [1, 0, 2])
-                         for cell, p in zip(cells, params)]
+            offsets = [tf.fill([BATCH, cell.project_inputs(inputs[:, 0], p).shape[-1]], 0.05)
+                       for cell, p in zip(cells, params)]
+            projections = None
+            if in_loop_projection:
+                sequences = [tf.transpose(inputs, [1, 0, 2])] * len(cells)
+                projections = []
+                for cell, p, offset in zip(cells, params, offsets):
+                    kernel, bias = cell.input_projection(p)
+                    projections.append((kernel, offset if bias is None else offset + bias))
+            else:
+                sequences = [tf.transpose(cell.project_inputs(inputs, p), [1, 0, 2]) + offset
+                             for cell, p, offset in zip(cells, params, offsets)]
             initial = [tf.fill([BATCH, cell.state_size], 0.1) for cell in cells]
             seeds = ([tf.constant([3, 4], tf.int64), tf.constant([5, 6], tf.int64)]
                      if dropout else None)
             finals, outputs = run_recurrences(
-                cells, projected, initial, lengths=lengths, dropout_seeds=seeds,
+                cells, sequences, initial, lengths=lengths, dropout_seeds=seeds,
                 return_outputs=return_outputs, active_steps=active, params=params,
-                fused_gradient=fused)
+                fused_gradient=fused, input_projections=projections)
             loss = (sum(tf.reduce_sum(tf.sin(1.3 * state)) for state in finals)
                     + sum(tf.reduce_sum(tf.square(output)) for output in outputs))
         return [loss, *finals, *outputs, *tape.gradient(loss, [inputs, *variables])]
@@ -38,7 +49,7 @@ def loss_and_gradients(cells, inputs, fused, jit, lengths, dropout, return_outpu
 @pytest.mark.parametrize("cell_class", [LSTMCell, LayerNormLSTMCell, HyperLSTMCell])
 @pytest.mark.parametrize("jit", [False, True])
 @pytest.mark.parametrize("mode", ["lengths_dropout_active_steps", "outputs_dropout",
-                                  "outputs_lengths"])
+                                  "outputs_lengths", "outputs_dropout_in_loop_projection"])
 def test_fused_gradient_matches_autodiff(cell_class, jit, mode):
     rng = np.random.default_rng(11)
     dropout = "dropout" in mode
@@ -51,9 +62,15 @@ def test_fused_gradient_matches_autodiff(cell_class, jit, mode):
         jit=jit, dropout=dropout,
         lengths=tf.constant([6, 2, 0, 3]) if "lengths" in mode else None,
         return_outputs="outputs" in mode,
-        active=tf.constant(3) if "active_steps" in mode else None)
+        active=tf.constant(3) if "active_steps" in mode else None,
+        in_loop_projection="in_loop_projection" in mode)
     plain = loss_and_gradients(cells, inputs, fused=False, **options)
     fused = loss_and_gradients(cells, inputs, fused=True, **options)
     assert len(plain) == len(fused)
     for expected, actual in zip(plain, fused):
         np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=2e-6)
+    if options["in_loop_projection"]:
+        projected_outside = loss_and_gradients(
+            cells, inputs, fused=False, **dict(options, in_loop_projection=False))
+        for expected, actual in zip(projected_outside, fused):
+            np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=2e-6)

@@ -190,6 +190,12 @@ class _RecurrentCell(keras.layers.Layer):
         uniform = hashed_uniform(tf.shape(g), dropout_seed, g.dtype)
         return g * (tf.floor(keep + uniform) / keep)
 
+    def project_inputs(self, inputs, params=None):
+        """`[..., input_dim]` -> `[..., P]` = `inputs @ kernel (+ bias)` (`input_projection`)."""
+        kernel, bias = self.input_projection(params or self.parameters())
+        projected = project_last_axis(inputs, kernel)
+        return projected if bias is None else projected + bias
+
     def recurrent_step(self, projected, state, dropout_seed=None, weights=None):
         """One step after the input projection: `(output [B, units], new_state [B, state_size])`.
 
@@ -276,10 +282,10 @@ class LSTMCell(_RecurrentCell):
         self._lstm_weights(int(input_shape[-1]), self.units, with_bias=True)
         self.built = True
 
-    def project_inputs(self, inputs, params=None):
-        """`[..., input_dim]` -> `[..., 4H]` = `x W_xh + bias`."""
-        params = params or self.parameters()
-        return project_last_axis(inputs, params["W_xh"]) + params["bias"]
+    @staticmethod
+    def input_projection(params):
+        """`(kernel [input_dim, 4H], bias [4H])` = `(W_xh, bias)`."""
+        return params["W_xh"], params["bias"]
 
     def step_weights(self, params=None):
         """Tensors `recurrent_step` reads: `{"W_hh": [H, 4H]}`."""
@@ -338,10 +344,10 @@ class LayerNormLSTMCell(_RecurrentCell):
         self.ln_c_gamma = self.add_weight(name="ln_c_gamma", shape=(units,), initializer="ones")
         self.ln_c_beta = self.add_weight(name="ln_c_beta", shape=(units,), initializer="zeros")
 
-    def project_inputs(self, inputs, params=None):
-        """`[..., input_dim]` -> `[..., 4H]` = `x W_xh`."""
-        params = params or self.parameters()
-        return project_last_axis(inputs, params["W_xh"])
+    @staticmethod
+    def input_projection(params):
+        """`(kernel [input_dim, 4H], None)` = `(W_xh, None)`: no bias."""
+        return params["W_xh"], None
 
     @staticmethod
     def layer_norm_weights(params):
@@ -462,12 +468,10 @@ class HyperLSTMCell(LayerNormLSTMCell):
         return {name[len(prefix):]: value for name, value in params.items()
                 if name.startswith(prefix)}
 
-    def project_inputs(self, inputs, params=None):
-        """`[..., input_dim]` -> `[..., 4H + 4Hh]` = `[x W_xh, x W_xh_hyper[:input_dim]]`."""
-        params = params or self.parameters()
-        weights = tf.concat(
-            [params["W_xh"], params["hyper_cell/W_xh"][: self.input_dim]], axis=1)
-        return project_last_axis(inputs, weights)
+    def input_projection(self, params):
+        """`(kernel [input_dim, 4H + 4Hh], None)`: `[W_xh, W_xh_hyper[:input_dim]]`, no bias."""
+        kernel = tf.concat([params["W_xh"], params["hyper_cell/W_xh"][: self.input_dim]], axis=1)
+        return kernel, None
 
     def step_weights(self, params=None):
         """Loop-invariant tensors of one step, fused for few large matmuls.

@@ -34,19 +34,24 @@ def _masked(new_state, state, step, lengths):
     return tf.where((step < lengths)[:, None], new_state, state)
 
 
+def _step_input(sequence, step, projection):
+    """Step `step` of a time-major sequence, projected by `(kernel, offset)` when given."""
+    value = tf.gather(sequence, step)
+    if projection is None:
+        return value
+    kernel, offset = projection
+    return tf.matmul(value, kernel) + offset
+
+
 def _num_steps(projected):
     num_steps = projected.shape[0]
     return tf.shape(projected)[0] if num_steps is None else num_steps
 
 
-def _plain_recurrences(cells, projected, initial_states, lengths, dropout_seeds, return_outputs,
-                       stop, step_weights):
+def _plain_recurrences(cells, inputs, initial_states, lengths, dropout_seeds, return_outputs,
+                       stop, step_weights, projections):
     """The loop differentiated by autodiff (see `run_recurrences`)."""
-    num_steps = _num_steps(projected[0])
-    inputs = [
-        tf.TensorArray(p.dtype, size=num_steps, element_shape=p.shape[1:]).unstack(p)
-        for p in projected
-    ]
+    num_steps = _num_steps(inputs[0])
     outputs = [
         tf.TensorArray(state.dtype, size=num_steps if return_outputs else 0,
                        element_shape=tf.TensorShape([state.shape[0], cell.output_size]))
@@ -57,8 +62,8 @@ def _plain_recurrences(cells, projected, initial_states, lengths, dropout_seeds,
         new_states, new_arrays = [], []
         for k, cell in enumerate(cells):
             output, new_state = cell.recurrent_step(
-                inputs[k].read(step), states[k], _step_seed(dropout_seeds[k], step),
-                step_weights[k])
+                _step_input(inputs[k], step, projections[k]), states[k],
+                _step_seed(dropout_seeds[k], step), step_weights[k])
             new_states.append(_masked(new_state, states[k], step, lengths))
             new_arrays.append(arrays[k].write(step, output) if return_outputs else arrays[k])
         return step + 1, new_states, new_arrays
@@ -69,27 +74,33 @@ def _plain_recurrences(cells, projected, initial_states, lengths, dropout_seeds,
     return list(final_states), [array.stack() for array in arrays] if return_outputs else []
 
 
-def _fused_recurrences(cells, projected, initial_states, lengths, dropout_seeds, return_outputs,
-                       stop, step_weights):
+def _fused_recurrences(cells, sequences, initial_states, lengths, dropout_seeds, return_outputs,
+                       stop, step_weights, projections):
     """The loop with the hand-written backward pass (see the module docstring)."""
     num_cells = len(cells)
     weight_names = [sorted(weights) for weights in step_weights]
     kernel_names = [cell.MATMUL_KERNELS for cell in cells]
     flat_weights = [weights[name] for weights, names in zip(step_weights, weight_names)
                     for name in names]
+    projected_cells = [k for k, projection in enumerate(projections) if projection is not None]
+    flat_projections = [value for k in projected_cells for value in projections[k]]
 
     def unflatten(flat):
         weights, position = [], 0
         for names in weight_names:
             weights.append(dict(zip(names, flat[position:position + len(names)])))
             position += len(names)
-        return weights
+        cell_projections = [None] * num_cells
+        for k in projected_cells:
+            cell_projections[k] = tuple(flat[position:position + 2])
+            position += 2
+        return weights, cell_projections
 
     @tf.custom_gradient
     def recurrence(*flat):
         inputs = list(flat[:num_cells])
         initial = list(flat[num_cells:2 * num_cells])
-        weights = unflatten(flat[2 * num_cells:])
+        weights, projection = unflatten(flat[2 * num_cells:])
         num_steps = _num_steps(inputs[0])
 
         def array(shape, dtype=tf.float32, size=num_steps):
@@ -110,7 +121,7 @@ def _fused_recurrences(cells, projected, initial_states, lengths, dropout_seeds,
                 products = {name: tf.matmul(value, weights[k][name])
                             for name, value in cell.matmul_inputs(state).items()}
                 output, new_state = cell.pointwise_step(
-                    tf.gather(inputs[k], step), products, state,
+                    _step_input(inputs[k], step, projection[k]), products, state,
                     _step_seed(dropout_seeds[k], step), weights[k])
                 new_states.append(_masked(new_state, state, step, lengths))
                 stored_states[k] = stored_states[k].write(step, state)
@@ -139,12 +150,14 @@ def _fused_recurrences(cells, projected, initial_states, lengths, dropout_seeds,
                        for k in range(num_cells)]
             d_inputs = [array(x.shape[1:]) for x in inputs]
             d_products = [[array(p.shape[1:]) for p in products] for products in stored_products]
+            d_projections = [[] if pair is None else [tf.zeros_like(value) for value in pair]
+                             for pair in projection]
 
-            def backward_body(index, d_states, d_small, d_inputs, d_products):
+            def backward_body(index, d_states, d_small, d_projections, d_inputs, d_products):
                 step = stop - 1 - index
-                new_d_states, new_d_small = [], []
+                new_d_states, new_d_small, new_d_projections = [], [], []
                 for k, cell in enumerate(cells):
-                    x = tf.gather(inputs[k], step)
+                    x = _step_input(inputs[k], step, projection[k])
                     state = tf.gather(stored_states[k], step)
                     products = {name: tf.gather(stored, step)
                                 for name, stored in zip(kernel_names[k], stored_products[k])}
@@ -176,14 +189,25 @@ def _fused_recurrences(cells, projected, initial_states, lengths, dropout_seeds,
                     del tape
                     new_d_states.append(d_state)
                     new_d_small.append([a + b for a, b in zip(d_small[k], rest[len(products):])])
+                    if projection[k] is None:
+                        new_d_projections.append([])
+                    else:
+                        kernel, _ = projection[k]
+                        d_kernel, d_offset = d_projections[k]
+                        new_d_projections.append([
+                            d_kernel + tf.matmul(tf.gather(inputs[k], step), d_x,
+                                                 transpose_a=True),
+                            d_offset + d_x])
+                        d_x = tf.matmul(d_x, kernel, transpose_b=True)
                     d_inputs[k] = d_inputs[k].write(step, d_x)
                     d_products[k] = [stored.write(step, d)
                                      for stored, d in zip(d_products[k], d_product)]
-                return index + 1, new_d_states, new_d_small, d_inputs, d_products
+                return (index + 1, new_d_states, new_d_small, new_d_projections, d_inputs,
+                        d_products)
 
-            _, d_initial, d_small, d_inputs, d_products = tf.while_loop(
+            _, d_initial, d_small, d_projections, d_inputs, d_products = tf.while_loop(
                 lambda index, *_: index < stop, backward_body,
-                (tf.constant(0), d_final, d_small, d_inputs, d_products),
+                (tf.constant(0), d_final, d_small, d_projections, d_inputs, d_products),
                 maximum_iterations=num_steps)
             d_weights = []
             for k, cell in enumerate(cells):
@@ -196,21 +220,24 @@ def _fused_recurrences(cells, projected, initial_states, lengths, dropout_seeds,
                         matmul_inputs[name], tf.reshape(d_product, [-1, d_product.shape[-1]]),
                         transpose_a=True)
                 d_weights.extend(by_name[name] for name in weight_names[k])
-            return [stored.stack() for stored in d_inputs] + list(d_initial) + d_weights
+            return ([stored.stack() for stored in d_inputs] + list(d_initial) + d_weights
+                    + [value for k in projected_cells for value in d_projections[k]])
 
         return list(final_states) + outputs, gradient
 
-    results = recurrence(*projected, *initial_states, *flat_weights)
+    results = recurrence(*sequences, *initial_states, *flat_weights, *flat_projections)
     return list(results[:num_cells]), list(results[num_cells:])
 
 
-def run_recurrences(cells, projected, initial_states, lengths=None, dropout_seeds=None,
-                    return_outputs=False, active_steps=None, params=None, fused_gradient=False):
+def run_recurrences(cells, inputs, initial_states, lengths=None, dropout_seeds=None,
+                    return_outputs=False, active_steps=None, params=None, fused_gradient=False,
+                    input_projections=None):
     """Runs independent recurrences side by side over time in one `tf.while_loop`.
 
     Args:
         cells: list of cells (each with `recurrent_step`, `matmul_inputs`, `pointwise_step`).
-        projected: list of time-major `[T, B, P_k]` input projections (`cell.project_inputs`).
+        inputs: list of time-major `[T, B, P_k]` input projections (`cell.project_inputs`), or
+            of raw `[T, B, I_k]` inputs for the cells that have an `input_projections` entry.
         initial_states: list of `[B, S_k]` states.
         lengths: optional `[B]` int32; a row's state stops changing after `lengths[b]` steps
             (lengths are expected in [0, T]).
@@ -221,16 +248,21 @@ def run_recurrences(cells, projected, initial_states, lengths=None, dropout_seed
         params: optional list of per-cell `parameters()` dicts (read from the cells otherwise).
         fused_gradient: differentiate with the lean hand-written backward pass (module
             docstring) instead of plain autodiff; same results, same gradients.
+        input_projections: optional list, per cell, of None or `(kernel [I_k, P_k], offset
+            [B, P_k])`: that cell's step input is then `inputs[k][t] @ kernel + offset`,
+            computed inside the loop (saves materialising `[T, B, P_k]` when the input is
+            narrow and a per-sequence part of it is constant, as the decoder's z).
 
     Returns:
         `(final_states, outputs)`: list of `[B, S_k]`; list of time-major `[T, B, H_k]` (empty
         when `return_outputs` is False).
     """
-    num_steps = _num_steps(projected[0])
+    num_steps = _num_steps(inputs[0])
     dropout_seeds = dropout_seeds or [None] * len(cells)
     params = params or [cell.parameters() for cell in cells]
+    projections = input_projections or [None] * len(cells)
     step_weights = [cell.step_weights(cell_params) for cell, cell_params in zip(cells, params)]
     stop = num_steps if active_steps is None else tf.minimum(active_steps, num_steps)
     run = _fused_recurrences if fused_gradient else _plain_recurrences
-    return run(cells, projected, initial_states, lengths, dropout_seeds, return_outputs, stop,
-               step_weights)
+    return run(cells, inputs, initial_states, lengths, dropout_seeds, return_outputs, stop,
+               step_weights, projections)
