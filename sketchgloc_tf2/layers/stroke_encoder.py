@@ -90,14 +90,17 @@ class StrokeEncoder(keras.layers.Layer):
         `params` holds the two cells' `parameters()` dicts.
         """
         cells = [self.forward_cell, self.backward_cell]
-        sequences = [strokes, reverse_valid_steps(strokes, lengths)]
-        projected = [
-            tf.transpose(cell.project_inputs(seq, cell_params), [1, 0, 2])
-            for cell, seq, cell_params in zip(cells, sequences, params)
-        ]
+        sequences = [tf.transpose(sequence, [1, 0, 2])
+                     for sequence in (strokes, reverse_valid_steps(strokes, lengths))]
+        projections = []
+        for cell, cell_params in zip(cells, params):
+            kernel, bias = cell.input_projection(cell_params)
+            offset = tf.zeros([strokes.shape[0], kernel.shape[1]], strokes.dtype)
+            projections.append((kernel, offset if bias is None else offset + bias))
         initial = [cell.get_initial_state(strokes.shape[0])[0] for cell in cells]
-        states, _ = run_recurrences(cells, projected, initial, lengths=lengths,
-                                    dropout_seeds=seeds, active_steps=lengths[0], params=params)
+        states, _ = run_recurrences(cells, sequences, initial, lengths=lengths,
+                                    dropout_seeds=seeds, active_steps=lengths[0], params=params,
+                                    input_projections=projections)
         return states
 
     def call(self, strokes, lengths, training=None):
