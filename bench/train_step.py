@@ -6,10 +6,11 @@ process (peak RSS is per process): batch 100 and 16, at the padded sizes the dat
 upstream's measured sizes (T=250, L=64, N=25). Upstream at T=250, L=64, N=25: 11.70 s / 12.3 GB
 (B=100) and 2.66 s / 4.3 GB (B=16) per step on a 2-core machine.
 
-The measuring process applies `sketchgloc_tf2.allocator.retain_freed_memory` as `train.py` does
-(`--system_malloc` measures without it).
+The measuring process applies `sketchgloc_tf2.cpu_runtime.tune()` as `train.py` does
+(`--untuned_runtime` measures without it).
 
-Run: `python bench/train_step.py [--data_dir DIR] [--batches 100,16] [--runs 5] [--system_malloc]`.
+Run: `python bench/train_step.py [--data_dir DIR] [--batches 100,16] [--runs 5]
+[--untuned_runtime]`.
 """
 
 import argparse
@@ -29,17 +30,17 @@ UPSTREAM = {100: (11.70, 12300), 16: (2.66, 4300)}
 UPSTREAM_SIZES = (250, 64, 25)
 
 
-def measure(data_dir, batch_size, sizes, runs, retain_freed_memory):
+def measure(data_dir, batch_size, sizes, runs, tune_cpu_runtime):
     """Times the compiled train step in this process and prints one JSON line."""
     import numpy as np
 
-    from sketchgloc_tf2 import allocator
+    from sketchgloc_tf2 import cpu_runtime
     from sketchgloc_tf2 import hparams as hparams_lib
     from sketchgloc_tf2 import training
     from sketchgloc_tf2.data import pipeline
 
-    if retain_freed_memory:
-        allocator.retain_freed_memory()
+    if tune_cpu_runtime:
+        cpu_runtime.tune()
     hparams = hparams_lib.HParams(categories=list(hparams_lib.DS3), batch_size=batch_size,
                                   re_scale=0.3)
     prepared = pipeline.prepare_data(data_dir, hparams)
@@ -67,7 +68,7 @@ def measure(data_dir, batch_size, sizes, runs, retain_freed_memory):
               "T": completed.max_seq_len, "L": completed.max_stroke_len,
               "N": completed.max_strokes_num,
               "sizes": "upstream" if sizes else "data",
-              "retain_freed_memory": retain_freed_memory}
+              "tune_cpu_runtime": tune_cpu_runtime}
     extra = {"compile_s": round(compile_s, 2)}
     if sizes and upstream_s:
         extra.update(upstream_s=upstream_s, upstream_peak_rss_mb=upstream_mb,
@@ -80,20 +81,20 @@ def main() -> int:
     parser.add_argument("--data_dir", default=os.path.join(SHARED_DATA, "quickdraw"))
     parser.add_argument("--batches", default="100,16")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--system_malloc", action="store_true",
-                        help="do not apply sketchgloc_tf2.allocator.retain_freed_memory (as "
-                             "train.py --noretain_freed_memory)")
+    parser.add_argument("--untuned_runtime", action="store_true",
+                        help="do not apply sketchgloc_tf2.cpu_runtime.tune() (as train.py "
+                             "--notune_cpu_runtime)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         batch_size, sizes = json.loads(args.one)
-        measure(args.data_dir, batch_size, sizes, args.runs, not args.system_malloc)
+        measure(args.data_dir, batch_size, sizes, args.runs, not args.untuned_runtime)
         return 0
     for batch_size in (int(b) for b in args.batches.split(",")):
         for sizes in (None, UPSTREAM_SIZES):
             subprocess.run([sys.executable, __file__, "--data_dir", args.data_dir,
                             "--runs", str(args.runs), "--one", json.dumps([batch_size, sizes])]
-                           + (["--system_malloc"] if args.system_malloc else []), check=True)
+                           + (["--untuned_runtime"] if args.untuned_runtime else []), check=True)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from absl import flags
 
-from sketchgloc_tf2 import allocator, distribute
+from sketchgloc_tf2 import cpu_runtime, distribute
 
 
 def define_flag_for_default(name: str, default, help_text: str, flag_values=flags.FLAGS):
@@ -39,24 +39,24 @@ def define_distribution_flags(flag_values=flags.FLAGS) -> None:
                          "initialises (0: no split); with --strategy=mirrored and no GPU, one "
                          "replica per logical CPU (for testing multi-device code on one "
                          "machine).", lower_bound=0, flag_values=flag_values)
-    flags.DEFINE_boolean("retain_freed_memory", True,
-                         "Keep freed memory in the process heap for reuse instead of returning "
-                         "it to the system (glibc only); saves the page faults of every XLA step "
-                         "(about a third of a SketchGloc step on a VM). See "
-                         "sketchgloc_tf2.allocator.", flag_values=flag_values)
+    flags.DEFINE_boolean("tune_cpu_runtime", True,
+                         "Keep freed memory in the process heap for reuse (glibc) and use XLA's "
+                         "memory-saving scheduler: saves the page faults of every XLA step "
+                         "(about a third of a SketchGloc step on a VM) and peak memory. See "
+                         "sketchgloc_tf2.cpu_runtime.", flag_values=flag_values)
 
 
 def strategy_from_flags(flag_values=flags.FLAGS):
     """The strategy of `--strategy` / `--logical_cpus` (None for `default`).
 
     Call it before anything creates a tensor: the logical CPUs are configured first, and
-    `--retain_freed_memory` is applied.
+    `--tune_cpu_runtime` is applied.
 
     Raises:
         SketchConfigError: logical CPUs requested after TensorFlow initialised its devices.
     """
-    if flag_values.retain_freed_memory:
-        allocator.retain_freed_memory()
+    if flag_values.tune_cpu_runtime:
+        cpu_runtime.tune()
     return distribute.make_strategy(flag_values.strategy, flag_values.logical_cpus)
 
 
