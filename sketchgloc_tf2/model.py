@@ -163,7 +163,7 @@ class SketchGlocModel(keras.Model):
             projection = None
         else:
             sequence = tf.transpose(points, [1, 0, 2])
-            projection = self._split_input_projection(z, params)
+            projection = self.split_input_projection(z, params)
         (final_state,), (cell_outputs,) = run_recurrences(
             [self.decoder_cell], [sequence], [initial_state],
             dropout_seeds=[self.decoder_cell.dropout_seed(training)], return_outputs=True,
@@ -177,17 +177,23 @@ class SketchGlocModel(keras.Model):
         outputs["final_state"] = final_state
         return outputs
 
-    def _split_input_projection(self, z, params):
+    def split_input_projection(self, z, params=None):
         """The decoder's input projection split into its point and its constant z part.
 
         `concat(point, z) @ kernel (+ bias)` = `point @ kernel[:5] + offset` with
-        `offset = z @ kernel[5:] (+ bias)`, so the loop projects 5-wide points (the per-step
-        input never materialises as `[T, B, P]`).
+        `offset = z @ kernel[5:] (+ bias)`: the time loops (training and sampling) project
+        5-wide points per step and z once per sketch.
+
+        Args:
+            z: `[B, Z]`.
+            params: the decoder cell's `parameters()` (read here when None).
 
         Returns:
-            `(point_kernel [5, P], offset [B, P])` for `run_recurrences(input_projections=...)`.
+            `(point_kernel [5, P], offset [B, P])`, as `run_recurrences(input_projections=...)`
+            takes them.
         """
-        kernel, bias = self.decoder_cell.input_projection(params)
+        kernel, bias = self.decoder_cell.input_projection(
+            params or self.decoder_cell.parameters())
         offset = tf.matmul(z, kernel[POINT_WIDTH:])
         return kernel[:POINT_WIDTH], offset if bias is None else offset + bias
 

@@ -43,7 +43,7 @@ from sketchgloc_tf2.checkpoint import load_checkpoint_dir
 from sketchgloc_tf2.data.pipeline import SketchBatcher
 from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError, SketchDataError
 from sketchgloc_tf2.layers.mixture import split_mixture
-from sketchgloc_tf2.model import BATCH_KEYS, POINT_WIDTH
+from sketchgloc_tf2.model import BATCH_KEYS
 
 START_TOKEN = (0.0, 0.0, 1.0, 0.0, 0.0)
 END_TOKEN = (0.0, 0.0, 0.0, 0.0, 1.0)
@@ -356,21 +356,18 @@ class Sampler:
     def _decoder_step_function(self, z):
         """A decoder step for fixed z, with every loop-invariant product computed once.
 
-        The cell's input projection is affine in `[point, z]`, so it splits into a per-step
-        `point @ point_kernel` and a constant `[0, z]` projection (bias included); the cell's
-        fused step weights are read once (`step_weights`). Numerically this is
-        `SketchGlocModel.decoder_step` up to the summation order of the input projection.
+        The cell's input projection splits into a per-step `point @ point_kernel` and a
+        constant z projection (bias included, `SketchGlocModel.split_input_projection`, as in
+        training); the cell's fused step weights are read once (`step_weights`). Numerically
+        this is `SketchGlocModel.decoder_step` up to the summation order of the input
+        projection.
 
         Returns:
             `step(point [B, 5], state [B, S]) -> (mixture, new_state)`.
         """
         model = self.model
         cell = model.decoder_cell
-        width = POINT_WIDTH + z.shape[1]
-        no_input = cell.project_inputs(tf.zeros([1, width], z.dtype))
-        point_kernel = cell.project_inputs(tf.eye(POINT_WIDTH, width, dtype=z.dtype)) - no_input
-        z_projection = cell.project_inputs(
-            tf.concat([tf.zeros([tf.shape(z)[0], POINT_WIDTH], z.dtype), z], axis=1))
+        point_kernel, z_projection = model.split_input_projection(z)
         weights = cell.step_weights()
 
         def step(point, state):
