@@ -55,7 +55,7 @@ class StrokeEncoder(keras.layers.Layer):
     """
 
     def __init__(self, cell_type="lstm", units=512, use_recurrent_dropout=False,
-                 recurrent_dropout_prob=0.9, input_dim=2, chunk_rows=64, seed=None, **kwargs):
+                 recurrent_dropout_prob=0.9, input_dim=2, chunk_rows=32, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.cell_type = cell_type
         self.units = units
