@@ -13,7 +13,8 @@ the training benchmarks) before TensorFlow compiles anything, unless `--notune_c
   grow; the process keeps its peak footprint until it exits.
 * `use_memory_saving_schedule`: turns off XLA:CPU's concurrency-optimised instruction scheduler,
   whose extra parallelism buys nothing measurable on a 2-core machine but keeps more temporaries
-  alive at once (SketchGloc batch 16: about 100 MB less peak memory, batch 100: 450 MB).
+  alive at once (measured on the SketchGloc step: about 100 MB less peak memory at batch 16,
+  500 MB at batch 100).
 """
 
 import ctypes
