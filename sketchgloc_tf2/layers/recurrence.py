@@ -164,10 +164,8 @@ def _fused_recurrences(cells, sequences, initial_states, lengths, dropout_seeds,
                     small = [weights[k][name] for name in small_names[k]]
                     with tf.GradientTape(persistent=True) as tape:
                         tape.watch([x, state, *products.values(), *small])
-                        step_weights_k = dict(weights[k], **dict(zip(small_names[k], small)))
                         output, new_state = cell.pointwise_step(
-                            x, products, state, _step_seed(dropout_seeds[k], step),
-                            step_weights_k)
+                            x, products, state, _step_seed(dropout_seeds[k], step), weights[k])
                         new_state = _masked(new_state, state, step, lengths)
                         matmul_inputs = cell.matmul_inputs(state)
                     targets, seeds = [new_state], [d_states[k]]
