@@ -38,7 +38,6 @@ naming the problem (`sketchgloc_tf2.export.check_sketch_batch`, shared by both e
 import argparse
 import json
 import os
-import sys
 
 import keras
 import numpy as np
@@ -49,6 +48,7 @@ from bert_tf2.data.masking import CLS_TOKEN_VALUE, RETRIEVAL_TOKEN_VALUE
 from bert_tf2.data.transform import FIRST_STROKE_SEGMENT, SEGMENT_PADDING
 from bert_tf2.errors import BertConfigError, BertError
 from bert_tf2.heads import prefix_token_flags
+from sketchgloc_tf2.errors import run_tool
 from sketchgloc_tf2.export import INFO_FILE, check_sketch_batch, write_version
 
 SUPPORTED_STROKE_TYPES = ("stroke-5", "stroke-3")
@@ -246,8 +246,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BertError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_tool(main, BertError)

@@ -12,13 +12,12 @@ variable and the batch-norm moving statistics are required; Adam slots, beta pow
 import argparse
 import os
 import re
-import sys
 
 import numpy as np
 import tensorflow as tf
 
 from sketchgloc_tf2 import hparams as hparams_lib
-from sketchgloc_tf2.errors import SketchCheckpointError, SketchError
+from sketchgloc_tf2.errors import SketchCheckpointError, run_tool
 from sketchgloc_tf2.layers.cells import (
     HYPER_BIAS_BLOCKS,
     HYPER_NORM_BLOCKS,
@@ -274,8 +273,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except SketchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_tool(main)

@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 
 import keras
@@ -50,7 +49,7 @@ import tensorflow as tf
 from sketchgloc_tf2.checkpoint import load_checkpoint_dir
 from sketchgloc_tf2.data.graph_batching import encoder_batch
 from sketchgloc_tf2.data.pipeline import batch_sizes
-from sketchgloc_tf2.errors import SketchConfigError, SketchError
+from sketchgloc_tf2.errors import SketchConfigError, run_tool
 from sketchgloc_tf2.sampling import END_TOKEN, START_TOKEN, choose_points
 
 DEFAULT_ENCODE_BLOCK = 32
@@ -391,8 +390,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except SketchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_tool(main)

@@ -37,13 +37,13 @@ import collections
 import dataclasses
 import os
 import pickle
-import sys
 import tempfile
 
 import numpy as np
 from absl import logging
 
 from bert_tf2.errors import BertDataError
+from sketchgloc_tf2.errors import run_tool
 
 SPLITS = ("train", "valid", "test")
 MEMMAP_DTYPE = np.int16
@@ -559,8 +559,4 @@ def _main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(_main())
-    except BertDataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_tool(_main, BertDataError, exit_code=2)
