@@ -29,9 +29,9 @@ def _sketch(rng, label):
     return sketch
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bert_training")
+def write_memmaps(root):
+    """Memmaps of 3 classes of direction-coded sketches (16/6/6 per split) in root/data."""
+    root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     paths = []
     for label, name in enumerate(("a", "b", "c")):
@@ -44,6 +44,12 @@ def data_dir(tmp_path_factory):
         np.savez(path, **splits)
         paths.append(str(path))
     memmap.build_memmaps(paths, str(root / "data"))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bert_training")
+    write_memmaps(root)
     return root
 
 

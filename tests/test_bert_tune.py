@@ -7,30 +7,9 @@ import pytest
 
 from bert_tf2 import config as config_lib
 from bert_tf2 import training, tune
-from bert_tf2.data import memmap
 from bert_tf2.errors import BertConfigError
-from test_bert_training import _config, _sketch
+from test_bert_training import _config, write_memmaps
 from test_distribute import event_tags
-
-CLASSES = ("a", "b", "c")
-SPLIT_SIZES = (("train", 16), ("valid", 6), ("test", 6))
-
-
-def write_memmaps(root):
-    """The memmaps of `test_bert_training` (3 classes of direction-coded sketches) in root/data."""
-    root.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    paths = []
-    for label, name in enumerate(CLASSES):
-        splits = {}
-        for split, count in SPLIT_SIZES:
-            array = np.empty(count, dtype=object)
-            array[:] = [_sketch(rng, label) for _ in range(count)]
-            splits[split] = array
-        path = root / f"{name}.npz"
-        np.savez(path, **splits)
-        paths.append(str(path))
-    memmap.build_memmaps(paths, str(root / "data"))
 
 
 def tiny_config(root, name, **changes):
