@@ -15,7 +15,7 @@ from absl import flags, logging
 from bert_tf2.config import load_config
 from bert_tf2.errors import BertError
 from bert_tf2.training import Trainer, write_metrics_json
-from flags.common import define_distribution_flags, split_tool_arguments, strategy_from_flags
+from flags.common import define_distribution_flags, parse_tool_arguments, strategy_from_flags
 from sketchgloc_tf2.errors import SketchError
 
 MODES = ("train", "test")
@@ -39,11 +39,8 @@ def main(argv=None) -> int:
         return 2
     mode, config_path, rest = argv[0], argv[1], argv[2:]
     flag_values = tool_flags()
-    tool_args, overrides = split_tool_arguments(rest, flag_values)
-    try:
-        flag_values(["bert_tf2"] + tool_args)
-    except flags.Error as error:
-        print(f"error: {error}\n{USAGE}", file=sys.stderr)
+    overrides = parse_tool_arguments("bert_tf2", rest, flag_values, USAGE)
+    if overrides is None:
         return 2
     logging.set_verbosity(logging.INFO)
     try:

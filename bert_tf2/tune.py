@@ -42,7 +42,7 @@ from absl import flags, logging  # noqa: E402
 from bert_tf2.config import Config, load_config, parse_overrides  # noqa: E402
 from bert_tf2.errors import BertConfigError, BertError  # noqa: E402
 from bert_tf2.training import Trainer, best_metric, write_metrics_json  # noqa: E402
-from flags.common import split_tool_arguments, strategy_from_flags  # noqa: E402
+from flags.common import parse_tool_arguments, strategy_from_flags  # noqa: E402
 from flags.sketch_bert import define_bert_tune_flags  # noqa: E402
 from sketchgloc_tf2.errors import SketchError  # noqa: E402
 from sketchgloc_tf2.search_oracles import (  # noqa: E402
@@ -239,11 +239,8 @@ def main(argv=None) -> int:
     config_path, rest = argv[0], argv[1:]
     flag_values = flags.FlagValues()
     define_bert_tune_flags(flag_values)
-    tool_args, overrides = split_tool_arguments(rest, flag_values)
-    try:
-        flag_values(["bert_tf2.tune"] + tool_args)
-    except flags.Error as error:
-        print(f"error: {error}\n{USAGE}", file=sys.stderr)
+    overrides = parse_tool_arguments("bert_tf2.tune", rest, flag_values, USAGE)
+    if overrides is None:
         return 2
     logging.set_verbosity(logging.INFO)
     try:

@@ -1,5 +1,7 @@
 """absl flag helpers shared by the command-line tools of both ports."""
 
+import sys
+
 from absl import flags
 
 from sketchgloc_tf2 import cpu_runtime, distribute
@@ -78,6 +80,22 @@ def define_tune_flags(flag_values=flags.FLAGS) -> None:
     flags.DEFINE_list("learning_rate_range", None,
                       "MIN,MAX of the learning rate, searched on a log scale.",
                       flag_values=flag_values)
+
+
+def parse_tool_arguments(program: str, args, flag_values: flags.FlagValues, usage: str):
+    """Parses the flags of `flag_values` among `args` (see `split_tool_arguments`).
+
+    Returns:
+        The other arguments, in order (e.g. YAML key overrides); None when a flag is invalid,
+        after printing the error and `usage` to stderr.
+    """
+    tool_args, rest = split_tool_arguments(args, flag_values)
+    try:
+        flag_values([program] + tool_args)
+    except flags.Error as error:
+        print(f"error: {error}\n{usage}", file=sys.stderr)
+        return None
+    return rest
 
 
 def split_tool_arguments(args, flag_values: flags.FlagValues) -> tuple:
