@@ -367,8 +367,9 @@ class Sampler:
         """
         model = self.model
         cell = model.decoder_cell
-        point_kernel, z_projection = model.split_input_projection(z)
-        weights = cell.step_weights()
+        params = cell.parameters()
+        point_kernel, z_projection = model.split_input_projection(z, params)
+        weights = cell.step_weights(params)
 
         def step(point, state):
             projected = z_projection + tf.matmul(point, point_kernel)

@@ -43,9 +43,10 @@ def _step_input(sequence, step, projection):
     return tf.matmul(value, kernel) + offset
 
 
-def _num_steps(projected):
-    num_steps = projected.shape[0]
-    return tf.shape(projected)[0] if num_steps is None else num_steps
+def _num_steps(sequence):
+    """T of a time-major `[T, ...]` tensor (a Python int when static)."""
+    num_steps = sequence.shape[0]
+    return tf.shape(sequence)[0] if num_steps is None else num_steps
 
 
 def _plain_recurrences(cells, inputs, initial_states, lengths, dropout_seeds, return_outputs,
