@@ -4,7 +4,6 @@ clearly."""
 
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -20,6 +19,7 @@ from bert_tf2.config import load_config
 from bert_tf2.data import masking, transform
 from bert_tf2.errors import BertConfigError
 from bert_tf2.model import build_model
+from serving_cli import clean_env, printed_output, saved_model_cli
 
 BASE_CONFIG = os.path.join(os.path.dirname(bert_tf2.__file__), "configs",
                            "quickdraw_small_cls.yml")
@@ -131,19 +131,6 @@ CLIENT = textwrap.dedent("""
     signatures = {path: sorted(model.signatures) for path, model in models.items()}
     json.dump({"errors": errors, "signatures": signatures}, open(sys.argv[4], "w"))
 """)
-
-
-def clean_env():
-    """Environment of a process that cannot see the repository through PYTHONPATH."""
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    return env
-
-
-def saved_model_cli(*args, cwd):
-    return subprocess.Popen(
-        [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", *args], cwd=cwd,
-        env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def export_tiny(work, name, config):
@@ -259,7 +246,6 @@ def test_saved_model_cli_show_and_run(served):
         assert text in stdout
     stdout, stderr = served["outputs"]["run"]
     assert served["codes"]["run"] == 0, stderr[-2000:]
-    printed = stdout.split("Result for output key logits:")[1].split("Result")[0]
-    logits = np.array([float(x) for x in re.findall(r"[-+]?[\d.]+(?:e[-+]?\d+)?", printed)])
+    logits = printed_output(stdout, "logits")
     np.testing.assert_allclose(logits.reshape(2, 3), served["expected"]["classify/logits"][:2],
                                atol=1e-5)

@@ -3,7 +3,6 @@ loads and runs without the project (Python and `saved_model_cli`), bad requests 
 
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from serving_cli import clean_env, printed_output, saved_model_cli
 from sketchgloc_tf2 import export
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2.checkpoint import load_checkpoint_dir
@@ -169,19 +169,6 @@ CLIENT = textwrap.dedent("""
 """)
 
 
-def clean_env():
-    """Environment of a process that cannot see the repository through PYTHONPATH."""
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    return env
-
-
-def saved_model_cli(*args, cwd):
-    return subprocess.Popen(
-        [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", *args], cwd=cwd,
-        env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def padded_stroke3(result, index, steps, scale):
     """Sampler output `index` as the signature's `[T, 3]` rows (offsets in original units)."""
     rows = np.zeros((steps, 3))
@@ -306,8 +293,7 @@ def test_saved_model_cli_show_and_run(served):
         assert text in stdout
     stdout, stderr = served["outputs"]["run"]
     assert served["codes"]["run"] == 0, stderr[-2000:]
-    printed = stdout.split("Result for output key mu:")[1].split("Result")[0]
-    mu = np.array([float(x) for x in re.findall(r"[-+]?[\d.]+(?:e[-+]?\d+)?", printed)])
+    mu = printed_output(stdout, "mu")
     np.testing.assert_allclose(mu.reshape(2, 3), served["cli_expected"], atol=1e-5)
     stdout, stderr = served["outputs"]["run_bad"]
     assert served["codes"]["run_bad"] != 0
