@@ -5,7 +5,7 @@ The command line of the original `train.py` works unchanged (`--data_dir`, `--lo
 Without `--data_dir`, a synthetic demo dataset is generated and a small model trains for a few
 hundred steps, so the whole pipeline can be seen working in a couple of minutes.
 `--strategy=mirrored|multi_worker` (and `--logical_cpus=N` to split the CPU into N devices)
-trains with `tf.distribute`; see `sketchgloc_tf2.distribute`.
+trains with `tf.distribute`; see `sketch_common.distribute`.
 """
 
 import os

@@ -6,7 +6,7 @@ process (peak RSS is per process): batch 100 and 16, at the padded sizes the dat
 upstream's measured sizes (T=250, L=64, N=25). Upstream at T=250, L=64, N=25: 11.70 s / 12.3 GB
 (B=100) and 2.66 s / 4.3 GB (B=16) per step on a 2-core machine.
 
-The measuring process applies `sketchgloc_tf2.cpu_runtime.tune()` as `train.py` does
+The measuring process applies `sketch_common.cpu_runtime.tune()` as `train.py` does
 (`--untuned_runtime` measures without it).
 
 Run: `python bench/train_step.py [--data_dir DIR] [--batches 100,16] [--runs 5]
@@ -34,7 +34,7 @@ def measure(data_dir, batch_size, sizes, runs, tune_cpu_runtime):
     """Times the compiled train step in this process and prints one JSON line."""
     import numpy as np
 
-    from sketchgloc_tf2 import cpu_runtime
+    from sketch_common import cpu_runtime
     from sketchgloc_tf2 import hparams as hparams_lib
     from sketchgloc_tf2 import training
     from sketchgloc_tf2.data import pipeline
@@ -82,7 +82,7 @@ def main() -> int:
     parser.add_argument("--batches", default="100,16")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--untuned_runtime", action="store_true",
-                        help="do not apply sketchgloc_tf2.cpu_runtime.tune() (as train.py "
+                        help="do not apply sketch_common.cpu_runtime.tune() (as train.py "
                              "--notune_cpu_runtime)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()

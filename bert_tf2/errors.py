@@ -1,7 +1,13 @@
-"""The exception types of `bert_tf2` (one per concern, all subclasses of `BertError`)."""
+"""The exception types of `bert_tf2` (one per concern, all subclasses of `BertError`).
+
+`BertError` is a `sketch_common.errors.UserError`: `sketch_common.errors.run_tool` prints it as a
+one-line message for command-line tools.
+"""
+
+from sketch_common.errors import UserError
 
 
-class BertError(Exception):
+class BertError(UserError):
     """Base class of every error this package raises on purpose."""
 
 

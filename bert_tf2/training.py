@@ -27,7 +27,7 @@ event files: the scalars, the config (HParams dashboard) once per `train()`, and
 validation with `maskrec` the image `val_reconstructions` (`num_display_samples` validation
 sketches: original | masked input | masked entries filled with the prediction).
 
-Distributed training (`strategy`, see `sketchgloc_tf2.distribute`): model and optimizer are
+Distributed training (`strategy`, see `sketch_common.distribute`): model and optimizer are
 created in `strategy.scope()`; each iteration splits the global batch of `batch_size` sketches
 over the R replicas, runs the step with `strategy.run` and sums the replicas' loss shares, whose
 gradients the optimizer sums. Every loss term is a mean over some selection of the batch (masked
@@ -59,7 +59,7 @@ from bert_tf2.losses import LossSettings, compute_losses
 from bert_tf2.model import build_model
 from bert_tf2.optimizers import TorchAdam
 from bert_tf2.torch_checkpoint import load_torch_checkpoint
-from sketchgloc_tf2 import distribute
+from sketch_common import distribute
 
 OPTIMIZER_FILE = "optimizer.npz"
 LOAD_MODES = ("scratch", "continue", "pretrained")
@@ -211,7 +211,7 @@ def reconstruction_grid(examples, width: int = 96) -> np.ndarray:
     Returns:
         uint8 `[len(examples) * width, 3 * width]` grayscale image (black ink on white).
     """
-    from sketchgloc_tf2 import render  # numpy rasteriser; matplotlib only needed here
+    from sketch_common import render  # numpy rasteriser; matplotlib only needed here
 
     panels = []
     for stroke, mask, prediction, rows in examples:

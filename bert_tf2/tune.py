@@ -44,8 +44,8 @@ from bert_tf2.errors import BertConfigError, BertError  # noqa: E402
 from bert_tf2.training import Trainer, best_metric, write_metrics_json  # noqa: E402
 from flags.common import parse_tool_arguments, strategy_from_flags  # noqa: E402
 from flags.sketch_bert import define_bert_tune_flags  # noqa: E402
-from sketchgloc_tf2.errors import SketchError  # noqa: E402
-from sketchgloc_tf2.search_oracles import (  # noqa: E402
+from sketch_common.errors import UserError  # noqa: E402
+from sketch_common.tuning import (  # noqa: E402
     ORACLES,
     best_completed_trial,
     make_oracle,
@@ -251,7 +251,7 @@ def main(argv=None) -> int:
                            flag_values.tuner_seed, strategy)
         tuner.search()
         best_dir = write_best(tuner, flag_values.tuning_dir)
-    except (BertError, SketchError, keras_tuner.errors.FatalError) as error:
+    except (UserError, keras_tuner.errors.FatalError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     with open(os.path.join(best_dir, TRIAL_FILE), encoding="utf-8") as handle:

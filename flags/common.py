@@ -4,7 +4,7 @@ import sys
 
 from absl import flags
 
-from sketchgloc_tf2 import cpu_runtime, distribute
+from sketch_common import cpu_runtime, distribute
 
 
 def define_flag_for_default(name: str, default, help_text: str, flag_values=flags.FLAGS):
@@ -30,7 +30,7 @@ def explicit_values(names, flag_values=flags.FLAGS) -> dict:
 
 
 def define_distribution_flags(flag_values=flags.FLAGS) -> None:
-    """Defines `--strategy` and `--logical_cpus` (see `sketchgloc_tf2.distribute`)."""
+    """Defines `--strategy` and `--logical_cpus` (see `sketch_common.distribute`)."""
     flags.DEFINE_enum("strategy", "default", list(distribute.STRATEGIES),
                       "default: one device, XLA-compiled step; mirrored: MirroredStrategy over "
                       "the local GPUs (else the logical CPUs); multi_worker: "
@@ -45,7 +45,7 @@ def define_distribution_flags(flag_values=flags.FLAGS) -> None:
                          "Keep freed memory in the process heap for reuse (glibc) and use XLA's "
                          "memory-saving scheduler: saves the page faults of every XLA step "
                          "(about a third of a SketchGloc step on a VM) and peak memory. See "
-                         "sketchgloc_tf2.cpu_runtime.", flag_values=flag_values)
+                         "sketch_common.cpu_runtime.", flag_values=flag_values)
 
 
 def strategy_from_flags(flag_values=flags.FLAGS):
@@ -55,7 +55,7 @@ def strategy_from_flags(flag_values=flags.FLAGS):
     `--tune_cpu_runtime` is applied.
 
     Raises:
-        SketchConfigError: logical CPUs requested after TensorFlow initialised its devices.
+        ConfigError: logical CPUs requested after TensorFlow initialised its devices.
     """
     if flag_values.tune_cpu_runtime:
         cpu_runtime.tune()

@@ -1,12 +1,13 @@
 """The exception types of `sketchgloc_tf2` (one per concern, all subclasses of `SketchError`).
 
-`run_tool` turns such errors into a one-line message and an exit status for command-line tools.
+`SketchError` is a `sketch_common.errors.UserError`: `sketch_common.errors.run_tool` prints it as
+a one-line message for command-line tools.
 """
 
-import sys
+from sketch_common.errors import UserError, run_tool  # noqa: F401  (run_tool: until callers move)
 
 
-class SketchError(Exception):
+class SketchError(UserError):
     """Base class of every error this package raises on purpose."""
 
 
@@ -20,22 +21,3 @@ class SketchConfigError(SketchError, ValueError):
 
 class SketchCheckpointError(SketchError, ValueError):
     """A checkpoint that cannot be read, converted or matched to the model."""
-
-
-def run_tool(main, handled=(SketchError,), exit_code=1):
-    """Runs a command-line tool's `main()` and exits with its return value.
-
-    An exception of a `handled` type is printed as `error: <message>` on stderr, without a
-    traceback, and exits with `exit_code`.
-
-    Args:
-        main: callable returning the exit status.
-        handled: exception type or tuple of types that are the user's to fix.
-        exit_code: exit status for those errors.
-    """
-    try:
-        status = main()
-    except handled as error:
-        print(f"error: {error}", file=sys.stderr)
-        status = exit_code
-    sys.exit(status)

@@ -34,7 +34,7 @@ from matplotlib import pyplot as plt  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from sketchgloc_tf2.errors import SketchDataError, SketchError  # noqa: E402
-from sketchgloc_tf2.render import atomic_target  # noqa: E402
+from sketch_common.atomic_io import atomic_path  # noqa: E402
 from sketchgloc_tf2.sampling import (  # noqa: E402
     DEFAULT_TEMPERATURE,
     Sampler,
@@ -114,18 +114,15 @@ def save_figure(figure, path: str, dpi: int = 100, colors: int = PALETTE_COLORS)
     Line drawings need few colours: quantising to a `colors`-entry palette keeps them sharp and
     makes the files several times smaller than RGBA.
     """
-    temporary = atomic_target(path)
     try:
-        figure.savefig(temporary, dpi=dpi, format="png")
-        with Image.open(temporary) as image:
-            quantized = image.convert("RGB").quantize(colors=colors,
-                                                      method=Image.Quantize.MAXCOVERAGE)
-        quantized.save(temporary, format="PNG", optimize=True)
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, dpi=dpi, format="png")
+            with Image.open(temporary) as image:
+                quantized = image.convert("RGB").quantize(colors=colors,
+                                                          method=Image.Quantize.MAXCOVERAGE)
+            quantized.save(temporary, format="PNG", optimize=True)
     finally:
         plt.close(figure)
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return path
 
 

@@ -7,7 +7,7 @@
 Upstream ships no classifier; its README asks for a Sketch-a-Net trained on each dataset, and Rec
 is the accuracy of that classifier on the generated sketches (the category of the source sketch is
 the label). `train` rasterises the real training drawings of the categories exactly as
-`sample_abs.py` renders generated sketches (`sketchgloc_tf2.render`: 48x48, upstream
+`sample_abs.py` renders generated sketches (`sketch_common.render`: 48x48, upstream
 `draw_strokes` geometry, black 1-px strokes) and fits the network; `eval` reads the PNGs of a
 `sample_abs.py` folder (`SAMPLE_DIR/<category>/*.png`) as colour-free ink and prints
 `Rec: <accuracy>` and one line per category.
@@ -40,7 +40,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import logging  # noqa: E402
 
-from sketchgloc_tf2 import render  # noqa: E402
+from sketch_common import render  # noqa: E402
 from sketchgloc_tf2.errors import SketchConfigError, SketchDataError, SketchError  # noqa: E402
 from sketchgloc_tf2.hparams import DATASETS, atomic_write_text  # noqa: E402
 

@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from sketchgloc_tf2 import render
+from sketch_common import render
 from sketchgloc_tf2.checkpoint import load_checkpoint_dir
 from sketchgloc_tf2.data.pipeline import SketchBatcher
 from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError, SketchDataError

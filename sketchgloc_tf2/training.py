@@ -16,7 +16,7 @@ and the last good checkpoint intact; TensorBoard scalars `Train_Cost`, `Valid_Co
 bar; at each new best a PNG grid of reconstructions, also logged as the TensorBoard image
 `Reconstructions`.
 
-Distributed training (`strategy`, see `sketchgloc_tf2.distribute`): model and optimizer live in
+Distributed training (`strategy`, see `sketch_common.distribute`): model and optimizer live in
 `strategy.scope()`; each step splits the global batch of `batch_size` sketches over the R
 replicas (`batch_size / R` each), runs the step with `strategy.run` and sums the replicas' loss
 shares `loss_r · (B/R) / B`, whose gradients the optimizer sums: the result is the gradient of
@@ -45,7 +45,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from sketchgloc_tf2 import distribute
+from sketch_common import distribute
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2.convert import CONFIG_NAME, WEIGHTS_NAME
 from sketchgloc_tf2.data import pipeline

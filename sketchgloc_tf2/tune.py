@@ -43,7 +43,7 @@ from sketchgloc_tf2 import hparams as hparams_lib  # noqa: E402
 from sketchgloc_tf2 import training  # noqa: E402
 from sketchgloc_tf2.convert import CONFIG_NAME, WEIGHTS_NAME  # noqa: E402
 from sketchgloc_tf2.errors import SketchConfigError, SketchError  # noqa: E402
-from sketchgloc_tf2.search_oracles import (  # noqa: E402
+from sketch_common.tuning import (  # noqa: E402
     ORACLES,
     best_completed_trial,
     make_oracle,

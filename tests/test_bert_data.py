@@ -8,7 +8,7 @@ import pytest
 from bert_tf2.data import masking, memmap, pipeline, transform
 from bert_tf2.errors import BertDataError
 from bert_tf2.parity import data as parity_data
-from sketchgloc_tf2.parity.report import ParityReport
+from sketch_common.parity_report import ParityReport
 
 
 def _inputs(bundle):

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from bert_tf2.parity.__main__ import _run_part, main
-from sketchgloc_tf2.parity.report import ParityReport
+from sketch_common.parity_report import ParityReport
 from test_bert_model import numpy_encoder, random_batch, small_config
 
 

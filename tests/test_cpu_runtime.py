@@ -4,7 +4,7 @@ import platform
 
 import pytest
 
-from sketchgloc_tf2 import cpu_runtime
+from sketch_common import cpu_runtime
 
 
 def test_memory_saving_schedule_is_added_once(monkeypatch):

@@ -44,8 +44,8 @@ def check_strategies(work_dir):
     """Strategy construction, the late logical-CPU error and sync batch norm on 2 replicas."""
     import tensorflow as tf
 
-    from sketchgloc_tf2 import distribute
-    from sketchgloc_tf2.errors import SketchConfigError
+    from sketch_common import distribute
+    from sketch_common.errors import ConfigError
     from sketchgloc_tf2.layers.batch_norm import FusedBatchNorm
 
     result = {"default": distribute.make_strategy("default") is None}
@@ -53,11 +53,11 @@ def check_strategies(work_dir):
     result["replicas"] = strategy.num_replicas_in_sync
     try:
         distribute.make_strategy("mirrored", logical_cpus=3)
-    except SketchConfigError as error:
+    except ConfigError as error:
         result["late_error"] = str(error)
     try:
         distribute.check_global_batch(5, strategy)
-    except SketchConfigError as error:
+    except ConfigError as error:
         result["batch_error"] = str(error)
 
     inputs = np.random.RandomState(0).normal(2.0, 3.0, size=(8, 6)).astype(np.float32)
@@ -100,7 +100,7 @@ def check_multi_worker(work_dir):
     """`multi_worker` builds a MultiWorkerMirroredStrategy from a single-worker TF_CONFIG."""
     import tensorflow as tf
 
-    from sketchgloc_tf2 import distribute
+    from sketch_common import distribute
 
     strategy = distribute.make_strategy("multi_worker")
     resolver = strategy.cluster_resolver
@@ -113,7 +113,7 @@ def check_gloc(work_dir):
     """SketchGloc: 5 steps single-device (XLA) vs mirrored on 2 logical CPUs, same batches; the
     single-device state restored into a mirrored trainer; a mirrored validation (new best:
     weights, test loss, reconstruction image) and the hparams summary."""
-    from sketchgloc_tf2 import distribute
+    from sketch_common import distribute
 
     strategy = distribute.make_strategy("mirrored", logical_cpus=2)
     from sketchgloc_tf2 import hparams as hparams_lib
@@ -176,7 +176,7 @@ def event_tags(log_dir):
 
 def check_bert(work_dir):
     """Sketch-BERT (maskrec + classification, triplets): 5 steps single vs mirrored."""
-    from sketchgloc_tf2 import distribute
+    from sketch_common import distribute
 
     strategy = distribute.make_strategy("mirrored", logical_cpus=2)
     from bert_tf2 import config as config_lib

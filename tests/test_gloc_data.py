@@ -13,7 +13,7 @@ from sketchgloc_tf2.data import augmentation, batching, ndjson, pipeline, quickd
 from sketchgloc_tf2.data.relation_boxes import relation_boxes
 from sketchgloc_tf2.errors import SketchDataError
 from sketchgloc_tf2.parity import data as parity_data
-from sketchgloc_tf2.parity.report import ParityReport
+from sketch_common.parity_report import ParityReport
 
 
 @pytest.fixture(scope="module")

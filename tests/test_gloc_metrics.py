@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from sketchgloc_tf2 import recognition, render
+from sketch_common import render
+from sketchgloc_tf2 import recognition
 from sketchgloc_tf2.data.quickdraw import load_data
 from sketchgloc_tf2.errors import SketchConfigError
 from sketchgloc_tf2.retrieval import (

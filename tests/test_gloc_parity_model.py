@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sketchgloc_tf2.parity import model as model_parity
-from sketchgloc_tf2.parity.report import ParityReport
+from sketch_common.parity_report import ParityReport
 
 
 @pytest.fixture(scope="module")

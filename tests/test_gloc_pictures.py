@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from sketchgloc_tf2 import pictures, render
+from sketch_common import render
+from sketchgloc_tf2 import pictures
 from sketchgloc_tf2.data.pipeline import SketchBatcher, prepare_data
 from sketchgloc_tf2.sampling import Sampler, load_sampling_model
 

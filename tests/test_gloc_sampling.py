@@ -10,7 +10,7 @@ from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2.data.pipeline import prepare_data
 from sketchgloc_tf2.model import SketchGlocModel
 from sketchgloc_tf2.parity import sample as sample_parity
-from sketchgloc_tf2.parity.report import ParityReport
+from sketch_common.parity_report import ParityReport
 from sketchgloc_tf2.sampling import (
     END_TOKEN,
     SampleFolderOptions,

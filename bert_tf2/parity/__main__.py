@@ -10,7 +10,7 @@ import importlib
 import os
 import sys
 
-from sketchgloc_tf2.parity.report import ParityReport
+from sketch_common.parity_report import ParityReport
 
 PARTS = ("data", "model", "train")
 

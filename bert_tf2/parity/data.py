@@ -145,7 +145,7 @@ def check(bundle_dir, report) -> None:
 
     Args:
         bundle_dir: folder with `inputs.npz`, `config.yml` and optionally `config_pretrain.yml`.
-        report: a `sketchgloc_tf2.parity.report.ParityReport`.
+        report: a `sketch_common.parity_report.ParityReport`.
     """
     bundle_dir = str(bundle_dir)
     inputs_path = os.path.join(bundle_dir, "inputs.npz")

@@ -11,7 +11,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from sketchgloc_tf2.parity.report import ParityReport  # noqa: E402
+from sketch_common.parity_report import ParityReport  # noqa: E402
 
 PARTS = ("data", "model", "sample")
 

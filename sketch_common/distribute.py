@@ -22,7 +22,7 @@ the same slice of a tensor drawn for the global batch inside the replica context
 import tensorflow as tf
 from absl import logging
 
-from sketchgloc_tf2.errors import SketchConfigError
+from sketch_common.errors import ConfigError
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -37,10 +37,10 @@ def configure_logical_cpus(count: int) -> None:
         count: number of logical CPUs; 0 or 1 leaves the CPU as it is.
 
     Raises:
-        SketchConfigError: a negative count, or devices already initialised with another split.
+        ConfigError: a negative count, or devices already initialised with another split.
     """
     if count < 0:
-        raise SketchConfigError(f"--logical_cpus={count}: use 0 (no split) or a positive count")
+        raise ConfigError(f"--logical_cpus={count}: use 0 (no split) or a positive count")
     if count <= 1:
         return
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -51,7 +51,7 @@ def configure_logical_cpus(count: int) -> None:
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
     except RuntimeError as error:
-        raise SketchConfigError(
+        raise ConfigError(
             f"--logical_cpus={count}: TensorFlow has already initialised its devices "
             f"({error}); configure the logical CPUs first thing in the process (the command "
             "lines do), or run the code in a fresh process") from error
@@ -68,10 +68,10 @@ def make_strategy(name: str, logical_cpus: int = 0):
         The strategy, or None for `default` (the trainers' single-device path).
 
     Raises:
-        SketchConfigError: an unknown name, or logical CPUs requested too late.
+        ConfigError: an unknown name, or logical CPUs requested too late.
     """
     if name not in STRATEGIES:
-        raise SketchConfigError(f"--strategy={name!r} is not one of {STRATEGIES}")
+        raise ConfigError(f"--strategy={name!r} is not one of {STRATEGIES}")
     configure_logical_cpus(logical_cpus)
     if name == "default":
         return None
@@ -89,11 +89,11 @@ def check_global_batch(batch_size: int, strategy: tf.distribute.Strategy) -> int
     """The per-replica batch size `batch_size / R`.
 
     Raises:
-        SketchConfigError: `batch_size` is not a multiple of the number of replicas R.
+        ConfigError: `batch_size` is not a multiple of the number of replicas R.
     """
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
-        raise SketchConfigError(
+        raise ConfigError(
             f"batch_size={batch_size} is not a multiple of the {replicas} replicas of the "
             f"strategy; use a multiple of {replicas}")
     return batch_size // replicas

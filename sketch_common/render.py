@@ -13,12 +13,11 @@ Both `sample_abs.py` (the PNGs of generated sketches) and the Rec classifier
 so real and generated sketches are rasterised identically.
 """
 
-import os
-import tempfile
-
 import numpy as np
 from matplotlib import colors as mpl_colors
 from PIL import Image
+
+from sketch_common.atomic_io import atomic_path, write_text
 
 DEFAULT_WIDTH = 48
 DEFAULT_MARGIN = 1.5
@@ -148,32 +147,10 @@ def to_image(ink: np.ndarray, color: str = "black") -> np.ndarray:
     return np.round(255.0 * painted).astype(np.uint8)
 
 
-def atomic_target(path: str) -> str:
-    """A new temporary file next to `path` (same suffix), readable like a normal new file.
-
-    Write it, then `os.replace(temporary, path)`: readers never see a half-written `path`.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp_",
-                                         suffix=os.path.splitext(path)[1])
-    os.close(handle)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
-    return temporary
-
-
 def save_png(image: np.ndarray, path: str) -> None:
     """Writes a uint8 `[H, W]` or `[H, W, 3]` image as PNG (through a temporary file)."""
-    temporary = atomic_target(path)
-    try:
+    with atomic_path(path) as temporary:
         Image.fromarray(np.asarray(image, dtype=np.uint8)).save(temporary, format="PNG")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 def load_ink(path: str, width: int = DEFAULT_WIDTH) -> np.ndarray:
@@ -223,12 +200,4 @@ def svg_text(offsets: np.ndarray, width: int = DEFAULT_WIDTH, margin: float = DE
 def write_svg(offsets: np.ndarray, path: str, width: int = DEFAULT_WIDTH,
               margin: float = DEFAULT_MARGIN, color: str = "black") -> None:
     """Writes `svg_text(...)` to `path` (through a temporary file)."""
-    temporary = atomic_target(path)
-    try:
-        with open(temporary, "w", encoding="utf-8") as stream:
-            stream.write(svg_text(offsets, width, margin, color))
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    write_text(path, svg_text(offsets, width, margin, color))

@@ -1,0 +1,41 @@
+"""The error base every tool prints as one line, and the tool runner that does it.
+
+Each model package derives its own error types from `UserError` (`SketchError`, `BertError`);
+code in `sketch_common` raises the neutral subclasses below.
+"""
+
+import sys
+
+
+class UserError(Exception):
+    """An error the user caused and can fix (bad input, settings or files).
+
+    The message says what is wrong, where (file, sketch index, flag) and what to do, on one line.
+    """
+
+
+class ConfigError(UserError, ValueError):
+    """Bad flags or settings."""
+
+
+class FileFormatError(UserError, ValueError):
+    """A file that cannot be read safely or is not in the expected format."""
+
+
+def run_tool(main, handled=(UserError,), exit_code=1):
+    """Runs a command-line tool's `main()` and exits with its return value.
+
+    An exception of a `handled` type is printed as `error: <message>` on stderr, without a
+    traceback, and exits with `exit_code`.
+
+    Args:
+        main: callable returning the exit status (None counts as 0).
+        handled: exception type or tuple of types that are the user's to fix.
+        exit_code: exit status for those errors.
+    """
+    try:
+        status = main()
+    except handled as error:
+        print(f"error: {error}", file=sys.stderr)
+        status = exit_code
+    sys.exit(status)
