@@ -32,31 +32,20 @@ import itertools
 import json
 import math
 import os
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras_tuner
+from absl import logging
 
-import keras_tuner  # noqa: E402
-from absl import flags, logging  # noqa: E402
-
-from bert_tf2.config import Config, load_config, parse_overrides  # noqa: E402
-from bert_tf2.errors import BertConfigError, BertError  # noqa: E402
-from bert_tf2.training import Trainer, best_metric, write_metrics_json  # noqa: E402
-from flags.common import parse_tool_arguments, strategy_from_flags  # noqa: E402
-from flags.sketch_bert import define_bert_tune_flags  # noqa: E402
-from sketch_common.errors import UserError  # noqa: E402
-from sketch_common.tuning import (  # noqa: E402
-    ORACLES,
-    best_completed_trial,
-    make_oracle,
-)
+from bert_tf2.config import Config, load_config
+from bert_tf2.errors import BertConfigError, BertError
+from bert_tf2.training import Trainer, best_metric, write_metrics_json
+from sketch_common.tuning import ORACLES, best_completed_trial, make_oracle
 
 PROJECT_NAME = "sketch_bert"
 BEST_DIR = "best"
 BEST_CONFIG = "config.yml"
 TRIAL_FILE = "trial.json"
 FEED_FORWARD_RATIO = 4
-USAGE = "usage: python -m bert_tf2.tune CONFIG.yml --tuning_dir=DIR [--key=value ...] [flags]"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,58 +200,18 @@ def write_best(tuner: SketchBertTuner, tuning_dir: str) -> str:
     return best_dir
 
 
-def space_from_flags(flag_values: flags.FlagValues) -> SearchSpace:
-    """`SearchSpace` with every entry given on the command line replaced.
-
-    Raises:
-        BertConfigError: a value that is not a number.
-    """
-    changes = {}
-    try:
-        for name in ("num_layers", "num_heads", "hidden_size"):
-            values = flag_values[f"{name}_choices"].value
-            if values is not None:
-                changes[name] = tuple(int(value) for value in values)
-        if flag_values.learning_rate_range is not None:
-            low, high = (float(value) for value in flag_values.learning_rate_range)
-            changes["learning_rate"] = (low, high)
-    except ValueError as error:
-        raise BertConfigError(f"search-space flag: {error}") from None
-    return SearchSpace(**changes)
-
-
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0].startswith("--"):
-        print(USAGE, file=sys.stderr)
-        return 2
-    config_path, rest = argv[0], argv[1:]
-    flag_values = flags.FlagValues()
-    define_bert_tune_flags(flag_values)
-    overrides = parse_tool_arguments("bert_tf2.tune", rest, flag_values, USAGE)
-    if overrides is None:
-        return 2
-    logging.set_verbosity(logging.INFO)
-    try:
-        strategy = strategy_from_flags(flag_values)
-        tuner = make_tuner(config_path, parse_overrides(overrides), flag_values.tuning_dir,
-                           space_from_flags(flag_values), flag_values.max_trials,
-                           flag_values.trial_iterations, flag_values.oracle,
-                           flag_values.tuner_seed, strategy)
-        tuner.search()
-        best_dir = write_best(tuner, flag_values.tuning_dir)
-    except (UserError, keras_tuner.errors.FatalError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+def best_summary(tuner: SketchBertTuner, best_dir: str) -> str:
+    """What the command prints after a search: the best trial and how to train its config."""
     with open(os.path.join(best_dir, TRIAL_FILE), encoding="utf-8") as handle:
         record = json.load(handle)
     name = tuner.oracle.objective.name
-    print(f"Best trial {record['trial_id']}: {name} {record[name]:.4f} with "
-          f"{record['hyperparameters']}")
-    print(f"Best configuration: {os.path.abspath(os.path.join(best_dir, BEST_CONFIG))}. Train "
-          f"it: python -m bert_tf2 train {os.path.join(best_dir, BEST_CONFIG)}")
-    return 0
+    return (f"Best trial {record['trial_id']}: {name} {record[name]:.4f} with "
+            f"{record['hyperparameters']}\n"
+            f"Best configuration: {os.path.abspath(os.path.join(best_dir, BEST_CONFIG))}. Train "
+            f"it: python -m bert_tf2 train {os.path.join(best_dir, BEST_CONFIG)}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from flags.bert_tune import run
+
+    run()

@@ -2,7 +2,7 @@
 
 import sys
 
-from absl import flags
+from absl import app, flags
 
 from sketch_common import cpu_runtime, distribute
 
@@ -48,17 +48,20 @@ def define_distribution_flags(flag_values=flags.FLAGS) -> None:
                          "sketch_common.cpu_runtime.", flag_values=flag_values)
 
 
+def apply_runtime_flags(flag_values=flags.FLAGS) -> None:
+    """Applies `--tune_cpu_runtime` (process-wide malloc and XLA settings); entry points only."""
+    if flag_values.tune_cpu_runtime:
+        cpu_runtime.tune()
+
+
 def strategy_from_flags(flag_values=flags.FLAGS):
     """The strategy of `--strategy` / `--logical_cpus` (None for `default`).
 
-    Call it before anything creates a tensor: the logical CPUs are configured first, and
-    `--tune_cpu_runtime` is applied.
+    Call it before anything creates a tensor: the logical CPUs are configured first.
 
     Raises:
         ConfigError: logical CPUs requested after TensorFlow initialised its devices.
     """
-    if flag_values.tune_cpu_runtime:
-        cpu_runtime.tune()
     return distribute.make_strategy(flag_values.strategy, flag_values.logical_cpus)
 
 
@@ -110,3 +113,32 @@ def split_tool_arguments(args, flag_values: flags.FlagValues) -> tuple:
         name = arg[2:].split("=", 1)[0] if arg.startswith("--") else None
         (tool if name in flag_values else rest).append(arg)
     return tool, rest
+
+
+HELP_ARGUMENTS = ("-h", "--help", "--helpshort", "--helpfull", "-?")
+
+
+def print_help(description: str, flag_values=flags.FLAGS) -> None:
+    """Prints `description` and every flag of `flag_values` with its help text to stdout."""
+    print(description.strip())
+    flag_help = flag_values.get_help(include_special_flags=False)
+    if flag_help:
+        print("\nflags:\n" + flag_help)
+
+
+def run_app(main, description: str, flag_values=flags.FLAGS, argv=None) -> None:
+    """`absl.app.run(main)`, except that `--help` lists every flag and exits 0.
+
+    (absl's own `--help` lists only the flags defined in the `__main__` module and exits 1.)
+
+    Args:
+        main: the tool's `main(argv) -> int`.
+        description: usage and purpose, printed above the flags.
+        flag_values: where the tool's flags are defined.
+        argv: the command line (default `sys.argv`).
+    """
+    argv = list(sys.argv if argv is None else argv)
+    if any(arg in HELP_ARGUMENTS for arg in argv[1:]):
+        print_help(description, flag_values)
+        sys.exit(0)
+    app.run(main, argv=argv)

@@ -10,7 +10,6 @@ from absl import flags
 
 from flags.common import (define_distribution_flags, define_flag_for_default,
                           explicit_values)
-from flags.common import define_tune_flags as define_tune_flags_common
 from sketchgloc_tf2 import hparams as hparams_lib
 
 FLAGS = flags.FLAGS
@@ -52,27 +51,3 @@ def hparam_overrides(flag_values=FLAGS) -> dict:
     for name, value in explicit_values(list(defaults), flag_values).items():
         overrides[name] = hparams_lib.coerce_value(name, value, defaults[name])
     return overrides
-
-
-def define_tune_flags(flag_values=FLAGS) -> None:
-    """Defines the flags of `python -m sketchgloc_tf2.tune` (once per process).
-
-    The search flags of `flags.common.define_tune_flags`, the choices of the searched hparams
-    (unset: the defaults of `sketchgloc_tf2.tune.SearchSpace`), `--data_dir`, `--trial_steps`,
-    the distribution flags and every hparam flag of `train.py` (the fixed part of each trial).
-    """
-    flags.DEFINE_string("data_dir", None, "Folder of the <category>.npz files.",
-                        flag_values=flag_values)
-    flags.mark_flag_as_required("data_dir", flag_values=flag_values)
-    flags.DEFINE_integer("trial_steps", 500,
-                         "Training steps per trial (then a validation gives the objective).",
-                         lower_bound=1, flag_values=flag_values)
-    for name in ("enc_rnn_size", "dec_rnn_size", "z_size"):
-        flags.DEFINE_list(f"{name}_choices", None, f"Values of {name} to search.",
-                          flag_values=flag_values)
-    flags.DEFINE_list("re_scale_choices", None,
-                      "Values of re_scale to search (unset: re_scale is not searched).",
-                      flag_values=flag_values)
-    define_tune_flags_common(flag_values)
-    define_distribution_flags(flag_values)
-    define_hparam_flags(flag_values)

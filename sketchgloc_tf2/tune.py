@@ -30,26 +30,16 @@ import dataclasses
 import json
 import os
 import shutil
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras_tuner
+from absl import logging
 
-import keras_tuner  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
+from sketch_common.tuning import ORACLES, best_completed_trial, make_oracle
+from sketchgloc_tf2 import hparams as hparams_lib
+from sketchgloc_tf2 import training
+from sketchgloc_tf2.convert import CONFIG_NAME, WEIGHTS_NAME
+from sketchgloc_tf2.errors import SketchConfigError, SketchError
 
-from flags import common as common_flags  # noqa: E402
-from flags import sketchgloc as gloc_flags  # noqa: E402
-from sketchgloc_tf2 import hparams as hparams_lib  # noqa: E402
-from sketchgloc_tf2 import training  # noqa: E402
-from sketchgloc_tf2.convert import CONFIG_NAME, WEIGHTS_NAME  # noqa: E402
-from sketchgloc_tf2.errors import SketchConfigError, SketchError  # noqa: E402
-from sketch_common.tuning import (  # noqa: E402
-    ORACLES,
-    best_completed_trial,
-    make_oracle,
-)
-
-FLAGS = flags.FLAGS
 OBJECTIVE = "val_loss"
 PROJECT_NAME = "sketchgloc"
 BEST_DIR = "best"
@@ -203,52 +193,19 @@ def hparams_argument(hparams: hparams_lib.HParams) -> str:
     return ",".join(pairs)
 
 
-def space_from_flags(flag_values=FLAGS) -> SearchSpace:
-    """`SearchSpace` with every entry given on the command line replaced."""
-    changes = {}
-    for name in ("enc_rnn_size", "dec_rnn_size", "z_size", "re_scale"):
-        values = flag_values[f"{name}_choices"].value
-        if values is not None:
-            cast = float if name == "re_scale" else int
-            try:
-                changes[name] = tuple(cast(value) for value in values)
-            except ValueError as error:
-                raise SketchConfigError(f"--{name}_choices={','.join(values)}: {error}") from None
-    if flag_values.learning_rate_range is not None:
-        try:
-            low, high = (float(value) for value in flag_values.learning_rate_range)
-        except ValueError as error:
-            raise SketchConfigError(f"--learning_rate_range: give MIN,MAX ({error})") from None
-        changes["learning_rate"] = (low, high)
-    return SearchSpace(**changes)
-
-
-def main(argv) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        strategy = common_flags.strategy_from_flags()
-        base = hparams_lib.HParams().replace(**gloc_flags.hparam_overrides())
-        tuner = make_tuner(FLAGS.data_dir, FLAGS.tuning_dir, base, space_from_flags(),
-                           FLAGS.max_trials, FLAGS.trial_steps, FLAGS.oracle, FLAGS.tuner_seed,
-                           strategy)
-        tuner.search()
-        best_dir = write_best(tuner, FLAGS.tuning_dir)
-    except (SketchError, keras_tuner.errors.FatalError) as error:
-        logging.error("%s", error)
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+def best_summary(best_dir: str, data_dir: str) -> str:
+    """What the command prints after a search: the best trial and the command that trains it."""
     with open(os.path.join(best_dir, TRIAL_FILE), encoding="utf-8") as handle:
         record = json.load(handle)
-    print(f"Best trial {record['trial_id']}: {OBJECTIVE} {record[OBJECTIVE]:.4f} with "
-          f"{record['hyperparameters']}")
     best = hparams_lib.load_config(os.path.join(best_dir, CONFIG_NAME))
-    print(f"Best configuration in {os.path.abspath(best_dir)} (model_config.json, "
-          f"model.weights.h5). Train it: python train.py --data_dir={FLAGS.data_dir} "
-          f"--log_root=LOG_ROOT --hparams=\"{hparams_argument(best)}\"")
-    return 0
+    return (f"Best trial {record['trial_id']}: {OBJECTIVE} {record[OBJECTIVE]:.4f} with "
+            f"{record['hyperparameters']}\n"
+            f"Best configuration in {os.path.abspath(best_dir)} (model_config.json, "
+            f"model.weights.h5). Train it: python train.py --data_dir={data_dir} "
+            f"--log_root=LOG_ROOT --hparams=\"{hparams_argument(best)}\"")
 
 
 if __name__ == "__main__":
-    gloc_flags.define_tune_flags()
-    app.run(main)
+    from flags.gloc_tune import run
+
+    run()

@@ -7,6 +7,7 @@ import pytest
 
 from bert_tf2 import config as config_lib
 from bert_tf2 import training, tune
+from flags import bert_tune
 from bert_tf2.errors import BertConfigError
 from test_bert_training import _config, write_memmaps
 from test_distribute import event_tags
@@ -20,7 +21,7 @@ def tiny_config(root, name, **changes):
 def _search(root, max_trials):
     path = tiny_config(root, "tune", task_types=["maskrec", "sketchclsinput"],
                        num_display_samples=2, max_val_batches=1)
-    return tune.main([path, f"--tuning_dir={root / 'tuning'}", f"--max_trials={max_trials}",
+    return bert_tune.main([path, f"--tuning_dir={root / 'tuning'}", f"--max_trials={max_trials}",
                       "--trial_iterations=2", "--num_layers_choices=1,2",
                       "--num_heads_choices=2", "--hidden_size_choices=8,16",
                       "--learning_rate_range=1e-3,3e-3", "--print_every=1"])
