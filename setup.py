@@ -22,7 +22,8 @@ setuptools.setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=setuptools.find_packages(include=["sketchgloc_tf2*", "bert_tf2*", "flags*"]),
+    packages=setuptools.find_packages(
+        include=["sketchgloc_tf2*", "bert_tf2*", "sketch_common*", "flags*"]),
     py_modules=["train", "sample_abs", "retrieval"],
     package_data={"bert_tf2": ["configs/*.yml"]},
     install_requires=_requirements(),

@@ -1,13 +1,12 @@
 """Tests of the Sketch-BERT data code: transform, masking, memmaps, tf.data pipeline, parity."""
 
-import pickle
-
 import numpy as np
 import pytest
 
 from bert_tf2.data import masking, memmap, pipeline, transform
 from bert_tf2.errors import BertDataError
 from bert_tf2.parity import data as parity_data
+from sketch_common.safe_pickle import load_npz
 from sketchgloc_tf2.parity.report import ParityReport
 
 
@@ -195,7 +194,7 @@ def _build_synthetic(tmp_path, leak=False, classes=("cat", "dog", "owl")):
 def test_memmap_round_trip_synthetic(tmp_path):
     contents, sum_path, offset_path = _build_synthetic(tmp_path)
     assert open(sum_path).read().splitlines()[0] == "memmap/cat.dat\t12"
-    offsets = pickle.load(open(offset_path, "rb"))
+    offsets = memmap.read_offsets(offset_path)
     assert len(offsets["valid"]["dog"]) == 3
     for split in memmap.SPLITS:
         sketches = memmap.MemmapSketches(sum_path, offset_path, split)
@@ -286,8 +285,7 @@ def test_memmap_round_trip_real_quickdraw(tmp_path, quickdraw_dir):
     for split in ("train", "valid"):
         sketches = memmap.MemmapSketches(sum_path, offset_path, split)
         for label, path in enumerate(paths):
-            with np.load(path, encoding="latin1", allow_pickle=True) as data:
-                originals = data[split]
+            originals = load_npz(path)[split]
             indices = sketches.cls2index[label]
             assert len(indices) == len(originals)
             for i in (0, len(indices) // 2, len(indices) - 1):

@@ -1,0 +1,1 @@
+"""Helpers shared by the model packages; imports neither `sketchgloc_tf2` nor `bert_tf2`."""
