@@ -72,8 +72,9 @@ def _load_with_torch(path):
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
         raise BertCheckpointError(
             f"{path}: torch.load(weights_only=True) refused or failed to read the checkpoint "
-            f"({_first_informative_line(error)}); full unpickling could run code from the file and is never used: "
-            f"re-save the checkpoint with plain tensors and containers") from None
+            f"({_first_informative_line(error)}); full unpickling could run code from the file "
+            "and is never used: re-save the checkpoint with plain tensors and containers"
+        ) from None
     return _tensors_to_numpy(checkpoint, torch)
 
 

@@ -1,4 +1,4 @@
-"""Loading pickled numpy data (sketch-rnn `.npz` object arrays, old offsets files) without running code.
+"""Loads pickled numpy data (sketch-rnn `.npz` object arrays, offsets pickles) without running code.
 
 A pickle names the callables that rebuild its objects, and a plain `pickle.load` calls whatever it
 names (`os.system` included). `SafeUnpickler` resolves only the few names numpy itself writes when

@@ -1,5 +1,9 @@
 """Tests of the Sketch-BERT data code: transform, masking, memmaps, tf.data pipeline, parity."""
 
+import glob
+import os
+import stat
+
 import numpy as np
 import pytest
 
@@ -241,6 +245,22 @@ def test_upstream_cwd_relative_sum_paths(tmp_path, monkeypatch):
     sketches = memmap.MemmapSketches(str(legacy_sum), offset_path, "test")
     assert sketches.class_names == ["cat", "dog"]
     np.testing.assert_array_equal(sketches.sketch(3), contents["dog"]["test"][0])
+
+
+def test_memmap_outputs_are_plain_files_with_the_usual_mode(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        contents, sum_path, offset_path = _build_synthetic(tmp_path)
+    finally:
+        os.umask(previous)
+    written = [sum_path, offset_path, *glob.glob(os.path.join(tmp_path, "clean", "memmap", "*"))]
+    assert {oct(stat.S_IMODE(os.stat(path).st_mode)) for path in written} == {"0o644"}
+    assert sorted(os.listdir(tmp_path / "clean")) == ["memmap", "memmap_sum.txt", "offsets.npz"]
+    with np.load(offset_path, allow_pickle=False) as offsets:  # int64 arrays, no pickle
+        assert offsets["valid/dog"].dtype == np.int64
+        np.testing.assert_array_equal(
+            offsets["valid/dog"][:, 1] - offsets["valid/dog"][:, 0],
+            [len(sketch) for sketch in contents["dog"]["valid"]])
 
 
 def test_memmap_cli_positional(tmp_path):

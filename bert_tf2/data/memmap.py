@@ -278,8 +278,9 @@ def _offset_pairs(pairs, offset_path, split, cls_name, rebuild) -> list:
                             f"{type(pairs).__name__} {str(pairs)[:60]}; {rebuild}")
     bad = np.flatnonzero((array[:, 0] < 0) | (array[:, 0] > array[:, 1]))
     if bad.size:
-        raise BertDataError(f"{where}: sketch {bad[0]} has the range {tuple(array[bad[0]])}, "
-                            f"not 0 <= start <= end; {rebuild}")
+        start, end = array[bad[0]].tolist()
+        raise BertDataError(f"{where}: sketch {bad[0]} has the range ({start}, {end}), not "
+                            f"0 <= start <= end; {rebuild}")
     return [tuple(pair) for pair in array.tolist()]
 
 
