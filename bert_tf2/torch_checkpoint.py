@@ -128,7 +128,7 @@ def _load_without_torch(path):
         except BertCheckpointError:
             raise
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
-                AttributeError, OverflowError, UnicodeDecodeError, zipfile.BadZipFile,
+                AttributeError, OverflowError, zipfile.BadZipFile,
                 zlib.error, OSError) as error:
             raise BertCheckpointError(
                 f"{path}: damaged or unsupported checkpoint ({type(error).__name__}: {error}); "
