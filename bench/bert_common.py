@@ -43,15 +43,20 @@ def describe(config):
 
 
 def quickdraw_lengths(data_dir):
-    """Row counts (points + start row) of the sketches in `data_dir/*.npz` (all splits)."""
+    """Row counts (points + start row) of the sketches in `data_dir/*.npz` (all splits).
+
+    The files are read by `sketch_common.safe_pickle.load_npz`, which never runs code from them.
+    """
     import glob
+
+    from sketch_common.safe_pickle import load_npz
 
     lengths = []
     for path in sorted(glob.glob(os.path.join(data_dir, "*.npz"))):
-        with np.load(path, allow_pickle=True, encoding="latin1") as data:
-            for split in ("train", "valid", "test"):
-                if split in data.files:
-                    lengths.extend(len(sketch) + 1 for sketch in data[split])
+        data = load_npz(path)
+        for split in ("train", "valid", "test"):
+            if split in data:
+                lengths.extend(len(sketch) + 1 for sketch in data[split])
     return np.asarray(lengths)
 
 

@@ -1,6 +1,8 @@
 """Tests of the Sketch-BERT data code: transform, masking, memmaps, tf.data pipeline, parity."""
 
-import pickle
+import glob
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from bert_tf2.data import masking, memmap, pipeline, transform
 from bert_tf2.errors import BertDataError
 from bert_tf2.parity import data as parity_data
 from sketch_common.parity_report import ParityReport
+from sketch_common.safe_pickle import load_npz
 
 
 def _inputs(bundle):
@@ -195,7 +198,7 @@ def _build_synthetic(tmp_path, leak=False, classes=("cat", "dog", "owl")):
 def test_memmap_round_trip_synthetic(tmp_path):
     contents, sum_path, offset_path = _build_synthetic(tmp_path)
     assert open(sum_path).read().splitlines()[0] == "memmap/cat.dat\t12"
-    offsets = pickle.load(open(offset_path, "rb"))
+    offsets = memmap.read_offsets(offset_path)
     assert len(offsets["valid"]["dog"]) == 3
     for split in memmap.SPLITS:
         sketches = memmap.MemmapSketches(sum_path, offset_path, split)
@@ -244,6 +247,22 @@ def test_upstream_cwd_relative_sum_paths(tmp_path, monkeypatch):
     np.testing.assert_array_equal(sketches.sketch(3), contents["dog"]["test"][0])
 
 
+def test_memmap_outputs_are_plain_files_with_the_usual_mode(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        contents, sum_path, offset_path = _build_synthetic(tmp_path)
+    finally:
+        os.umask(previous)
+    written = [sum_path, offset_path, *glob.glob(os.path.join(tmp_path, "clean", "memmap", "*"))]
+    assert {oct(stat.S_IMODE(os.stat(path).st_mode)) for path in written} == {"0o644"}
+    assert sorted(os.listdir(tmp_path / "clean")) == ["memmap", "memmap_sum.txt", "offsets.npz"]
+    with np.load(offset_path, allow_pickle=False) as offsets:  # int64 arrays, no pickle
+        assert offsets["valid/dog"].dtype == np.int64
+        np.testing.assert_array_equal(
+            offsets["valid/dog"][:, 1] - offsets["valid/dog"][:, 0],
+            [len(sketch) for sketch in contents["dog"]["valid"]])
+
+
 def test_memmap_cli_positional(tmp_path):
     rng = np.random.default_rng(0)
     _write_npz(tmp_path / "a.npz", rng)
@@ -286,8 +305,7 @@ def test_memmap_round_trip_real_quickdraw(tmp_path, quickdraw_dir):
     for split in ("train", "valid"):
         sketches = memmap.MemmapSketches(sum_path, offset_path, split)
         for label, path in enumerate(paths):
-            with np.load(path, encoding="latin1", allow_pickle=True) as data:
-                originals = data[split]
+            originals = load_npz(path)[split]
             indices = sketches.cls2index[label]
             assert len(indices) == len(originals)
             for i in (0, len(indices) // 2, len(indices) - 1):

@@ -20,6 +20,7 @@ from bert_tf2.data import masking, transform
 from bert_tf2.errors import BertConfigError
 from bert_tf2.model import build_model
 from serving_cli import clean_env, printed_output, saved_model_cli
+from sketch_common.safe_pickle import load_npz
 
 BASE_CONFIG = os.path.join(os.path.dirname(bert_tf2.__file__), "configs",
                            "quickdraw_small_cls.yml")
@@ -38,9 +39,8 @@ def tiny_config(**changes):
 def real_sketches(gloc_bundle, count=8):
     sketches = []
     for category in ("face", "house"):
-        with np.load(gloc_bundle / "data" / f"{category}.npz", encoding="latin1",
-                     allow_pickle=True) as data:
-            sketches.extend(data["test"][:count])
+        data = load_npz(gloc_bundle / "data" / f"{category}.npz")
+        sketches.extend(data["test"][:count])
     return sketches
 
 

@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from serving_cli import clean_env, printed_output, saved_model_cli
+from sketch_common.safe_pickle import load_npz
 from sketchgloc_tf2 import export
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2.checkpoint import load_checkpoint_dir
@@ -36,9 +37,8 @@ def raw_sketches(data_dir, categories, count):
     """The first `count` test sketches of each category, as stored (int16 [n, 3])."""
     sketches = []
     for category in categories:
-        with np.load(quickdraw.category_path(str(data_dir), category), encoding="latin1",
-                     allow_pickle=True) as data:
-            sketches.extend(data["test"][:count])
+        data = load_npz(quickdraw.category_path(str(data_dir), category))
+        sketches.extend(data["test"][:count])
     return sketches
 
 

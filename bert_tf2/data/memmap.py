@@ -6,8 +6,12 @@ in both):
 * `<output_dir>/memmap/<cls>_<split>.dat`: raw C-order int16 array [rows, 3] (no header), the
   stroke-3 sketches of one class and split concatenated in file order (`split` in train, valid,
   test). `<cls>` is the npz file name minus its last 4 characters (`cat.full.npz` → `cat.full`).
-* `<output_dir>/offsets.npz`: a *pickle* (despite the name) of
-  `{'train': {cls: [(start, end), ...]}, 'valid': {...}, 'test': {...}}`, half-open row ranges.
+* `<output_dir>/offsets.npz`: an `.npz` archive with one int64 array [n, 2] of half-open
+  `(start, end)` row ranges per split and class, under the key `<split>/<cls>`. Upstream wrote a
+  *pickle* (despite the name) of `{'train': {cls: [(start, end), ...]}, 'valid': {...},
+  'test': {...}}`; `read_offsets` still reads such files, through an unpickler that admits plain
+  data and numpy arrays and scalars only, so loading one never runs code. (Upstream's loader
+  cannot read the `.npz` form, as it unpickles the file.)
 * `<output_dir>/memmap_sum.txt`: one line per class, `<path of memmap/<cls>.dat>\t<count>`; the
   loader inserts `_<split>` before `.dat`. This builder writes the path relative to the sum
   file's folder and the true number of sketches; upstream wrote a CWD-relative path and an
@@ -35,14 +39,16 @@ an error listing the categories the folder has.
 import argparse
 import collections
 import dataclasses
+import io
 import os
-import pickle
-import tempfile
+import secrets
+import zipfile
 
 import numpy as np
 from absl import logging
 
 from bert_tf2.errors import BertDataError
+from sketch_common.safe_pickle import MalformedFileError, UnsafeFileError, load_npz, load_pickle
 from sketchgloc_tf2.errors import run_tool
 
 SPLITS = ("train", "valid", "test")
@@ -148,10 +154,30 @@ def _write_rows(path: str, sketches) -> list:
 
 
 def _atomic_write(path: str, data: bytes) -> None:
-    handle, tmp_path = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)))
-    with os.fdopen(handle, "wb") as stream:
-        stream.write(data)
-    os.replace(tmp_path, path)
+    """Writes `data` through a temporary file in the same folder and a rename.
+
+    The file gets the mode of any new file (0666 minus the umask, 0644 by default).
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    tmp_path = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+    handle = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(tmp_path, path)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+
+
+def offsets_to_npz(offsets: dict) -> bytes:
+    """The `.npz` bytes of `{split: {cls: [(start, end), ...]}}`: int64 [n, 2] per `split/cls`."""
+    arrays = {f"{split}/{cls_name}": np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+              for split, classes in offsets.items() for cls_name, pairs in classes.items()}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def build_memmaps(npz_paths, output_dir: str, reproduce_split_leak: bool = False):
@@ -175,15 +201,18 @@ def build_memmaps(npz_paths, output_dir: str, reproduce_split_leak: bool = False
     sum_lines = []
     for npz_path in npz_paths:
         cls_name = class_name_from_path(npz_path)
-        with np.load(npz_path, encoding="latin1", allow_pickle=True) as data:
-            missing = [split for split in SPLITS if split not in data.files]
-            if missing:
-                raise BertDataError(
-                    f"{npz_path}: missing split(s) {missing}; a sketch-rnn npz file needs the "
-                    f"keys {list(SPLITS)}")
-            per_split = {split: [_checked_sketch(sketch, npz_path, split, index)
-                                 for index, sketch in enumerate(data[split])]
-                         for split in SPLITS}
+        try:
+            data = load_npz(npz_path)
+        except (UnsafeFileError, MalformedFileError) as error:
+            raise BertDataError(str(error)) from None
+        missing = [split for split in SPLITS if split not in data]
+        if missing:
+            raise BertDataError(
+                f"{npz_path}: missing split(s) {missing}; a sketch-rnn npz file needs the "
+                f"keys {list(SPLITS)}")
+        per_split = {split: [_checked_sketch(sketch, npz_path, split, index)
+                             for index, sketch in enumerate(data[split])]
+                     for split in SPLITS}
         accumulated, written = [], 0
         for split in SPLITS:
             accumulated = accumulated + per_split[split] if reproduce_split_leak else per_split[
@@ -196,20 +225,63 @@ def build_memmaps(npz_paths, output_dir: str, reproduce_split_leak: bool = False
                      "/".join(str(len(per_split[s])) for s in SPLITS), memmap_dir)
     sum_path = os.path.join(output_dir, SUM_FILE_NAME)
     offset_path = os.path.join(output_dir, OFFSETS_FILE_NAME)
-    _atomic_write(offset_path, pickle.dumps(offsets))
+    _atomic_write(offset_path, offsets_to_npz(offsets))
     _atomic_write(sum_path, "".join(sum_lines).encode("utf-8"))
     return sum_path, offset_path
 
 
 def read_offsets(offset_path: str) -> dict:
-    """Loads the pickled offsets dict `{split: {cls: [(start, end), ...]}}`."""
+    """Loads the offsets `{split: {cls: [(start, end), ...]}}` (python ints, `start <= end`).
+
+    Reads this builder's `.npz` form and upstream's pickle, the latter through
+    `sketch_common.safe_pickle.load_pickle` (plain data and numpy values only). Every split of
+    `SPLITS` is present in the result (empty when the file has no class for it).
+
+    Raises:
+        BertDataError: an unreadable or malformed file, a pickle naming anything else than plain
+            data or numpy values, or a range that is not a pair of integers `0 <= start <= end`.
+    """
+    rebuild = ("rebuild the memmaps with `python -m bert_tf2.data.memmap --npz_list LIST "
+               "--output_dir DIR`")
     try:
-        with open(offset_path, "rb") as handle:
-            return pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError) as error:
-        raise BertDataError(
-            f"{offset_path}: cannot read the offsets pickle ({error}); build the memmaps with "
-            f"`python -m bert_tf2.data.memmap --npz_list LIST --output_dir DIR`") from error
+        if zipfile.is_zipfile(offset_path):
+            stored = {}
+            for key, pairs in load_npz(offset_path).items():
+                split, _, cls_name = key.partition("/")
+                stored.setdefault(split, {})[cls_name] = pairs
+        else:
+            stored = load_pickle(offset_path)
+    except (UnsafeFileError, MalformedFileError) as error:
+        raise BertDataError(f"{error}; {rebuild}") from None
+    if not isinstance(stored, dict) or not all(
+            isinstance(classes, dict) for classes in stored.values()):
+        raise BertDataError(f"{offset_path}: expected {{split: {{class: [(start, end), ...]}}}} "
+                            f"offsets, got {type(stored).__name__}; {rebuild}")
+    offsets = {split: {} for split in SPLITS}
+    for split, classes in stored.items():
+        offsets[split] = {cls_name: _offset_pairs(pairs, offset_path, split, cls_name, rebuild)
+                          for cls_name, pairs in classes.items()}
+    return offsets
+
+
+def _offset_pairs(pairs, offset_path, split, cls_name, rebuild) -> list:
+    """`pairs` as a list of `(start, end)` python ints; raises `BertDataError` when malformed."""
+    where = f"{offset_path}: offsets of class '{cls_name}' in split '{split}'"
+    try:
+        array = np.asarray(pairs)
+    except ValueError:  # ragged nesting
+        array = None
+    if array is not None and array.size == 0:
+        return []
+    if array is None or array.ndim != 2 or array.shape[1] != 2 or array.dtype.kind not in "iu":
+        raise BertDataError(f"{where}: expected a list of (start, end) integer pairs, got "
+                            f"{type(pairs).__name__} {str(pairs)[:60]}; {rebuild}")
+    bad = np.flatnonzero((array[:, 0] < 0) | (array[:, 0] > array[:, 1]))
+    if bad.size:
+        start, end = array[bad[0]].tolist()
+        raise BertDataError(f"{where}: sketch {bad[0]} has the range ({start}, {end}), not "
+                            f"0 <= start <= end; {rebuild}")
+    return [tuple(pair) for pair in array.tolist()]
 
 
 def read_sum_file(sum_path: str):
@@ -406,7 +478,7 @@ class MemmapSketches(SketchCollection):
 
     Args:
         sum_path: the sum file.
-        offset_path: the offsets pickle.
+        offset_path: the offsets file (`.npz`, or upstream's pickle).
         mode: split ('train', 'valid' or 'test').
         max_cls_cache: maximum number of classes.
         each_max_samples: per-class cap (pass `each_val_samples` for validation).
@@ -519,7 +591,7 @@ def _main(argv=None) -> int:
                         help="report valid/test sketches duplicating train sketches; exit 1 "
                              "if any")
     parser.add_argument("--sum_path", help="sum file to check (default OUTPUT_DIR/memmap_sum.txt)")
-    parser.add_argument("--offset_path", help="offsets pickle to check")
+    parser.add_argument("--offset_path", help="offsets file to check")
     args = parser.parse_args(argv)
     positional = list(args.positional)
     by_category = args.categories is not None or args.data_dir is not None

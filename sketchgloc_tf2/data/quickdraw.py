@@ -10,11 +10,11 @@ deviation of every dx and dy value of the training split.
 
 import dataclasses
 import os
-import zipfile
 
 import numpy as np
 from absl import logging
 
+from sketch_common.safe_pickle import MalformedFileError, UnsafeFileError, load_npz
 from sketchgloc_tf2.errors import SketchDataError
 
 SPLITS = ("train", "valid", "test")
@@ -104,18 +104,16 @@ def load_category(path: str, num_per_category: int) -> dict:
         Dict split name → list of raw arrays `[n_points, 3]`.
     """
     try:
-        with np.load(path, encoding="latin1", allow_pickle=True) as archive:
-            missing = [split for split in SPLITS if split not in archive.files]
-            if missing:
-                raise SketchDataError(
-                    f"{path}: missing split(s) {', '.join(missing)}; a sketch-rnn .npz needs "
-                    f"the keys train, valid and test (found: {', '.join(archive.files)})"
-                )
-            raw = {split: archive[split][:num_per_category] for split in SPLITS}
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        if isinstance(error, SketchDataError):
-            raise
-        raise SketchDataError(f"{path}: cannot read as a sketch-rnn .npz ({error})") from None
+        archive = load_npz(path)
+    except (UnsafeFileError, MalformedFileError) as error:
+        raise SketchDataError(str(error)) from None
+    missing = [split for split in SPLITS if split not in archive]
+    if missing:
+        raise SketchDataError(
+            f"{path}: missing split(s) {', '.join(missing)}; a sketch-rnn .npz needs "
+            f"the keys train, valid and test (found: {', '.join(archive)})"
+        )
+    raw = {split: archive[split][:num_per_category] for split in SPLITS}
     splits = {}
     for split in SPLITS:
         sketches = [
