@@ -21,12 +21,14 @@ import zlib
 
 import numpy as np
 
+from sketch_common.errors import FileFormatError
 
-class UnsafeFileError(ValueError):
+
+class UnsafeFileError(FileFormatError):
     """A file whose pickle names something other than numpy arrays, dtypes or scalars."""
 
 
-class MalformedFileError(ValueError):
+class MalformedFileError(FileFormatError):
     """A file that is not a readable `.npz` archive or pickle (empty, truncated, another format)."""
 
 
