@@ -1,9 +1,14 @@
 """Sketch-BERT YAML configuration: the original files load unchanged.
 
-The original configs (`models/SketchTransformer/config/*.yml`) are parsed with PyYAML's full
-`yaml.Loader` plus an `!include` tag, so PyYAML 1.1 typing applies: `0.0001` and `0.` are floats,
-`1e-4` (no dot) is a *string*, `True`/`False` are booleans and an unquoted `None` is the string
-`'None'`, which attribute/item access turns into Python `None`.
+The original configs (`models/SketchTransformer/config/*.yml`) are parsed with PyYAML's safe
+loader plus upstream's `!include` tag (files next to the config only); the resolver is the one of
+the original `yaml.Loader`, so PyYAML 1.1 typing applies: `0.0001` and `0.` are floats, `1e-4`
+(no dot) is a *string*, `True`/`False` are booleans and an unquoted `None` is the string `'None'`,
+which attribute/item access turns into Python `None`. No tag can construct a Python object: a
+`!!python/...` tag is a `BertConfigError` naming the file and the tag.
+
+Every key must be one of `KEY_RULES` (a typo is an error suggesting the closest key) and hold a
+value in its range; both are checked when the file and the overrides are read, before any data.
 
 `load_config(path, overrides)` returns a `Config` whose keys are reachable as attributes and items.
 Keys that only this port knows (`PORT_DEFAULTS`) are filled in when the YAML lacks them; keys the
@@ -15,6 +20,9 @@ string.
 """
 
 import copy
+import dataclasses
+import difflib
+import math
 import os
 import tempfile
 
@@ -70,37 +78,107 @@ UNUSED_KEYS = {
 }
 
 
-class _IncludeLoader(yaml.Loader):
-    """PyYAML full Loader plus upstream's `!include` tag (path relative to the including file)."""
+class _SafeIncludeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader plus upstream's `!include` tag; no tag can construct Python objects.
 
-    def __init__(self, stream, root):
-        self._root = root
+    The resolver (and so the PyYAML 1.1 typing) is the one `yaml.Loader` uses. `!include PATH`
+    reads a file relative to the including file, which must stay inside `root` (the folder of
+    the top-level config); a `.yml`/`.yaml` file is parsed with this loader, anything else is
+    returned as text. Any other non-standard tag (`!!python/object/apply:...`) raises
+    `BertConfigError` naming the source and the tag.
+
+    Args:
+        stream: the YAML text or stream.
+        source: the file name used in error messages.
+        root: folder that `!include` paths must stay in.
+        folder: folder relative `!include` paths are taken from.
+        chain: the files being included (cycle detection).
+    """
+
+    def __init__(self, stream, source, root, folder, chain=()):
+        self._source = source
+        self._root = os.path.realpath(root)
+        self._folder = folder
+        self._chain = chain
         super().__init__(stream)
 
     def construct_include(self, node):
-        path = os.path.abspath(os.path.join(self._root, self.construct_scalar(node)))
-        with open(path, encoding="utf-8") as handle:
-            if os.path.splitext(path)[1] in (".yml", ".yaml"):
-                return _load_yaml(handle, os.path.dirname(path))
-            return handle.read()
+        name = self.construct_scalar(node)
+        line = node.start_mark.line + 1
+        if not isinstance(name, str) or not name or os.path.isabs(name):
+            raise BertConfigError(
+                f"{self._source} line {line}: !include {name!r} must be a path relative to the "
+                "including file")
+        path = os.path.realpath(os.path.join(self._folder, name))
+        if os.path.commonpath([path, self._root]) != self._root:
+            raise BertConfigError(
+                f"{self._source} line {line}: !include {name!r} leaves the config's folder "
+                f"{self._root}; keep included files next to the config")
+        if path in self._chain:
+            raise BertConfigError(
+                f"{self._source} line {line}: !include {name!r} includes itself (cycle "
+                f"{' -> '.join(self._chain + (path,))})")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                if os.path.splitext(path)[1] in (".yml", ".yaml"):
+                    return _load_yaml(handle, path, self._root, self._chain + (path,))
+                return handle.read()
+        except (OSError, UnicodeDecodeError) as error:
+            raise BertConfigError(f"{self._source} line {line}: cannot read !include "
+                                  f"{name!r}: {error}") from error
+
+    def construct_python_tuple(self, node):
+        """`!!python/tuple` (written by older `Config.save` for tuple values) as a list."""
+        return self.construct_sequence(node)
+
+    def construct_forbidden(self, node):
+        line = node.start_mark.line + 1
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise BertConfigError(
+            f"{self._source} line {line}: forbidden YAML tag '{tag}'; configs may only "
+            "hold plain values (numbers, strings, lists, mappings) and !include")
 
 
-_IncludeLoader.add_constructor("!include", _IncludeLoader.construct_include)
+_SafeIncludeLoader.add_constructor("!include", _SafeIncludeLoader.construct_include)
+_SafeIncludeLoader.add_constructor("tag:yaml.org,2002:python/tuple",
+                                   _SafeIncludeLoader.construct_python_tuple)
+_SafeIncludeLoader.add_constructor(None, _SafeIncludeLoader.construct_forbidden)
 
 
-def _load_yaml(stream, root):
-    loader = _IncludeLoader(stream, root)
+def _load_yaml(stream, source, root, chain=()):
+    """Parses one YAML document safely (see `_SafeIncludeLoader`).
+
+    Args:
+        stream: the YAML text or an open text file.
+        source: its name in error messages.
+        root: folder `!include` paths must stay in.
+        chain: real paths of the files being read, outermost first (empty for command-line
+            text, whose includes are relative to `root`).
+    """
+    folder = os.path.dirname(chain[-1]) if chain else root
+    loader = _SafeIncludeLoader(stream, source, root, folder, chain)
     try:
         return loader.get_single_data()
+    except yaml.YAMLError as error:
+        raise BertConfigError(f"{source} is not valid YAML: {_yaml_problem(error)}; fix the "
+                              "syntax") from error
     finally:
         loader.dispose()
+
+
+def _yaml_problem(error) -> str:
+    """A one-line description of a PyYAML error (problem and position)."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None) or getattr(error, "context", None) or str(error)
+    where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
+    return " ".join(f"{where}{problem}".split())
 
 
 def parse_value(text: str):
     """Types a command-line value exactly as the YAML loader would type it in a config file."""
     if text == "":
         return ""
-    return _load_yaml(text, os.curdir)
+    return _load_yaml(text, "command-line value", os.path.abspath(os.curdir))
 
 
 def _public(value):
@@ -172,7 +250,7 @@ class Config:
         handle, tmp_path = tempfile.mkstemp(dir=directory, suffix=".yml.tmp")
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                yaml.dump(self._values, stream, default_flow_style=None, sort_keys=False)
+                yaml.safe_dump(self._values, stream, default_flow_style=None, sort_keys=False)
             os.replace(tmp_path, path)
         except BaseException:
             if os.path.exists(tmp_path):
@@ -190,57 +268,258 @@ class _MissingKeyError(BertConfigError, KeyError, AttributeError):
         return str(self.args[0])
 
 
+def _number(value, integer):
+    """Whether `value` is an int (or, unless `integer`, an int or float), bools excluded."""
+    kinds = (int,) if integer else (int, float)
+    return isinstance(value, kinds) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """What a config key may hold.
+
+    Attributes:
+        kind: 'int', 'float', 'bool', 'str', 'choice', 'int_list', 'layers', 'str_list' or
+            'any' (keys the port ignores).
+        low, high: inclusive bounds of numbers (None = unbounded).
+        low_open: the lower bound is excluded (`learning_rate > 0`).
+        high_open: the upper bound is excluded (dropout < 1).
+        choices: allowed values ('choice', and the items of 'str_list').
+        length: required list length ('int_list'), None = any.
+        allow_empty: an empty list is allowed.
+    """
+
+    kind: str
+    low: float = None
+    high: float = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple = ()
+    length: int = None
+    allow_empty: bool = True
+
+    def describe(self) -> str:
+        """The allowed values in words, e.g. 'a number in (0, 1]'."""
+        if self.kind in ("int", "float"):
+            noun = "an integer" if self.kind == "int" else "a number"
+            if self.low is not None and self.high is not None:
+                left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+                return f"{noun} in {left}{self.low}, {self.high}{right}"
+            if self.low is not None:
+                return f"{noun} {'>' if self.low_open else '>='} {self.low}"
+            return noun
+        if self.kind == "choice":
+            return f"one of {list(self.choices)}"
+        if self.kind == "int_list":
+            size = f"{self.length} " if self.length else ""
+            return f"a list of {size}integers >= 1" + ("" if self.allow_empty else " (not empty)")
+        if self.kind == "layers":
+            return ("a non-empty list of [heads, hidden, intermediate] integers >= 1 with hidden "
+                    "a multiple of heads")
+        if self.kind == "str_list":
+            return f"a non-empty list of items of {list(self.choices)}"
+        return {"bool": "True or False", "str": "a string"}.get(self.kind, "any value")
+
+    def accepts(self, value) -> bool:
+        """Whether `value` is allowed."""
+        if self.kind in ("int", "float"):
+            if not _number(value, self.kind == "int") or not math.isfinite(value):
+                return False
+            if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+                return False
+            if self.high is None:
+                return True
+            return value < self.high if self.high_open else value <= self.high
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        if self.kind == "str":
+            return isinstance(value, str)
+        if self.kind == "choice":
+            return isinstance(value, str) and value in self.choices
+        if self.kind == "int_list":
+            return (isinstance(value, list) and (self.allow_empty or bool(value))
+                    and (self.length is None or len(value) == self.length)
+                    and all(_number(item, True) and item >= 1 for item in value))
+        if self.kind == "layers":
+            return (isinstance(value, list) and bool(value) and all(
+                isinstance(layer, list) and len(layer) == 3
+                and all(_number(item, True) and item >= 1 for item in layer)
+                and layer[1] % layer[0] == 0 for layer in value))
+        if self.kind == "str_list":
+            return (isinstance(value, list) and bool(value)
+                    and all(isinstance(item, str) and item in self.choices for item in value))
+        return True
+
+
+SIZE = Rule("int", low=1)
+COUNT = Rule("int", low=0)
+PROBABILITY = Rule("float", low=0, high=1, low_open=True)
+DROPOUT = Rule("float", low=0, high=1, high_open=True)
+WEIGHT = Rule("float", low=0)
+POSITIVE = Rule("float", low=0, low_open=True)
+SPLIT = Rule("choice", choices=("train", "valid", "test"))
+IGNORED = Rule("any")
+
+# Every key a config may hold: the original keys (the `UNUSED_KEYS` accept any value, as they
+# are read nowhere) and the port's `PORT_DEFAULTS`. A file or override with another key is an
+# error; a listed key absent from a file is only an error when it is read.
+KEY_RULES = {
+    "trainer": Rule("str"),
+    "batch_size": SIZE,
+    "num_iterations": SIZE,
+    "num_epoch": SIZE,
+    "learning_rate": POSITIVE,
+    "task_types": Rule("str_list", choices=("maskrec", "sketchclsinput", "sketchretrieval")),
+    "get_type": Rule("choice", choices=("single", "triplet")),
+    "mask_task_type": Rule("choice", choices=("task", "single", "full")),
+    "load_pretrained": Rule("choice", choices=("scratch", "continue", "pretrained")),
+    "which_pretrained": IGNORED,  # checked against the selectors by the trainer
+    "restore_checkpoint_path": Rule("str"),
+    "dataset": Rule("str"),
+    "num_display_samples": COUNT,
+    "shuffle_val": Rule("bool"),
+    "sum_path": Rule("str"),
+    "offset_path": Rule("str"),
+    "cls_limit_path": Rule("str"),
+    "mode": SPLIT,
+    "max_length": Rule("int", low=2),
+    "max_size": Rule("int_list", length=2),
+    "mask_prob": PROBABILITY,
+    "limit": POSITIVE,
+    "stroke_type": Rule("choice", choices=("stroke-5", "stroke-3", "stroke-discrete")),
+    "input_is_complete": Rule("bool"),
+    "max_cls_cache": SIZE,
+    "normalization_type": Rule("choice", choices=("max_scale", "var_scale", "global_scale")),
+    "max_scale_factor": POSITIVE,
+    "each_max_samples": SIZE,
+    "each_val_samples": SIZE,
+    "print_every": SIZE,
+    "log_dir": Rule("str"),
+    "checkpoint_every": SIZE,
+    "save_model_every": SIZE,
+    "layers_setting": Rule("layers"),
+    "input_dim": Rule("int", low=3, high=5),
+    "cls_dim": SIZE,
+    "rel_feat_dim": SIZE,
+    "embed_layers_setting": Rule("int_list", allow_empty=False),
+    "rel_layers_setting": Rule("int_list"),
+    "cls_layers_setting": Rule("int_list"),
+    "rec_layers_setting": Rule("int_list"),
+    "sketch_embed_type": Rule("str"),  # the model names the supported value
+    "model_type": Rule("choice", choices=("albert", "bert")),
+    "position_type": Rule("choice", choices=("learn", "sin", "none")),
+    "segment_type": Rule("choice", choices=("learn", "none")),
+    "attention_norm_type": Rule("str"),  # the model names the supported value
+    "inter_activation": Rule("str"),
+    "attention_dropout_prob": DROPOUT,
+    "hidden_dropout_prob": DROPOUT,
+    "output_dropout_prob": DROPOUT,
+    "triplet_margin": WEIGHT,
+    "mask_axis_weight": WEIGHT,
+    "rec_axis_weight": WEIGHT,
+    "mask_type_weight": WEIGHT,
+    "rec_type_weight": WEIGHT,
+    "prediction_weight": WEIGHT,
+    "triplet_weight": WEIGHT,
+    # PORT_DEFAULTS
+    "dropout_in_eval": Rule("bool"),
+    "max_val_batches": COUNT,
+    "eval_split": SPLIT,
+    "legacy_offsets": Rule("choice", choices=("as_is", "fix")),
+    "always_mask_end": Rule("bool"),
+    "stop_at_num_iterations": Rule("bool"),
+    "log_root": Rule("str"),
+    "seed": Rule("int", low=0, high=2 ** 32 - 1),
+    **{key: IGNORED for key in UNUSED_KEYS},
+}
+
+def unknown_key_message(key: str, where: str) -> str:
+    """'unknown config key ... (did you mean ...?)' for a key that is not in `KEY_RULES`."""
+    close = difflib.get_close_matches(key, list(KEY_RULES), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else "check the spelling against " \
+        "bert_tf2/configs/sketch_transformer.yml"
+    return f"{where}: unknown config key '{key}'; {hint}"
+
+
+def check_value(key: str, value, where: str) -> None:
+    """Raises `BertConfigError` unless `value` is allowed for `key` (see `KEY_RULES`).
+
+    Args:
+        key: the config key.
+        value: its value as parsed (PyYAML 1.1 types; the string 'None' means None).
+        where: the file or command-line flag, for the message.
+    """
+    rule = KEY_RULES.get(key)
+    if rule is None:
+        raise BertConfigError(unknown_key_message(key, where))
+    if rule.accepts(value):
+        return
+    hint = ""
+    if rule.kind in ("int", "float") and isinstance(value, str):
+        hint = (" (PyYAML 1.1 reads a number without a dot in its mantissa, such as 1e-4, as "
+                "text: write 0.0001 or 1.0e-4)")
+    elif rule.kind == "int" and isinstance(value, float):
+        hint = " (write it without a decimal point)"
+    problem = "out of range" if _number(value, False) else "invalid"
+    raise BertConfigError(f"{where}: {key} = {value!r} is {problem}: must be "
+                          f"{rule.describe()}{hint}")
+
+
 def parse_overrides(args) -> dict:
     """Parses `--key=value` strings into a dict of YAML-typed values.
 
     Raises:
-        BertConfigError: an argument is not of the form `--key=value`.
+        BertConfigError: an argument is not of the form `--key=value`, a value is not valid
+            YAML, or a key is unknown.
     """
     overrides = {}
     for arg in args or ():
         if not arg.startswith("--") or "=" not in arg:
             raise BertConfigError(f"override '{arg}' is not of the form --key=value")
         key, text = arg[2:].split("=", 1)
+        if key not in KEY_RULES:
+            raise BertConfigError(unknown_key_message(key, f"override --{key}"))
         try:
             overrides[key] = parse_value(text)
-        except yaml.YAMLError as error:
-            raise BertConfigError(f"override --{key}: cannot parse '{text}' as YAML: {error}")
+        except BertConfigError as error:
+            raise BertConfigError(f"override --{key}: {error}") from error
     return overrides
 
 
 def load_config(path: str, overrides=None) -> Config:
-    """Loads a Sketch-BERT YAML config (upstream semantics) and applies overrides.
+    """Loads a Sketch-BERT YAML config (upstream semantics, safe loader) and applies overrides.
+
+    Every key of the file and of the overrides must be in `KEY_RULES` and hold an allowed
+    value (checked here, before any data is read).
 
     Args:
         path: the YAML file.
-        overrides: a dict of already typed values, or a list of `--key=value` strings. Keys must
-            exist in the file or in `PORT_DEFAULTS`.
+        overrides: a dict of already typed values, or a list of `--key=value` strings.
 
     Returns:
         The `Config`; `PORT_DEFAULTS` fill keys the file does not set.
 
     Raises:
-        BertConfigError: unreadable file, a document that is not a mapping, or an unknown
-            override key.
+        BertConfigError: unreadable file, invalid YAML or a forbidden tag, a document that is
+            not a mapping, an unknown key (with the closest known one) or a value out of range.
     """
     try:
         with open(path, encoding="utf-8") as stream:
-            values = _load_yaml(stream, os.path.dirname(os.path.abspath(path)))
-    except OSError as error:
-        raise BertConfigError(f"cannot read config {path}: {error}") from error
-    except yaml.YAMLError as error:
-        raise BertConfigError(f"config {path} is not valid YAML: {error}") from error
+            real_path = os.path.realpath(path)
+            values = _load_yaml(stream, path, os.path.dirname(real_path), (real_path,))
+    except (OSError, UnicodeDecodeError) as error:
+        raise BertConfigError(f"cannot read config {path}: {error}; give the path of a YAML "
+                              "file such as bert_tf2/configs/sketch_transformer.yml") from error
     if not isinstance(values, dict):
         raise BertConfigError(f"config {path} must be a YAML mapping of keys to values")
+    for key, value in values.items():
+        check_value(key, value, str(path))
     for key, value in PORT_DEFAULTS.items():
         values.setdefault(key, copy.deepcopy(value))
     if overrides is not None and not isinstance(overrides, dict):
         overrides = parse_overrides(overrides)
     for key, value in (overrides or {}).items():
-        if key not in values:
-            raise BertConfigError(
-                f"override --{key}: no such key in {path} (nor a port option); check the "
-                f"spelling against the YAML file")
-        logging.info("config override %s: %r -> %r", key, values[key], value)
+        check_value(key, value, f"override --{key}")
+        logging.info("config override %s: %r -> %r", key, values.get(key), value)
         values[key] = value
     return Config(values, path)

@@ -14,16 +14,16 @@ checkpoints can be re-targeted to another token layout the same way.
 
 import argparse
 import dataclasses
-import sys
 
 import numpy as np
 from absl import logging
 
 from bert_tf2.config import load_config
-from bert_tf2.errors import BertCheckpointError
+from bert_tf2.errors import BertCheckpointError, BertError
 from bert_tf2.heads import prefix_token_flags
 from bert_tf2.model import build_model
 from bert_tf2.torch_checkpoint import load_torch_checkpoint
+from sketchgloc_tf2.errors import run_tool
 
 POSITION_KEY = "pos_embedding.pos_embedding.weight"
 ENCODER_STATE = "netE_state"
@@ -334,4 +334,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_tool(main, (BertError, OSError))

@@ -246,4 +246,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    run_tool(main, BertError)
+    run_tool(main, (BertError, OSError))

@@ -41,8 +41,10 @@ import contextlib
 import functools
 import json
 import os
+import sys
 import tempfile
 import time
+import zipfile
 
 import keras
 import numpy as np
@@ -133,17 +135,44 @@ def _scalar_metadata() -> bytes:
     return metadata.SerializeToString()
 
 
-def _atomic_savez(path, arrays):
-    handle, tmp_path = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
-                                        prefix=".tmp-", suffix=".npz")
-    os.close(handle)
-    try:
-        np.savez(tmp_path, **arrays)
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+class PlainProgress:
+    """A progress report for logs: one plain line (no ANSI codes, no carriage return) at most
+    every `interval` seconds and at the end, with running means of the values.
+
+    Args:
+        target: number of steps.
+        unit_name: what a step is, e.g. 'iter'.
+        interval: minimum seconds between lines.
+        stream: where lines go (default `sys.stdout`).
+    """
+
+    def __init__(self, target: int, unit_name: str = "step", interval: float = 10.0,
+                 stream=None):
+        self.target, self.unit_name, self.interval = target, unit_name, interval
+        self.stream = stream or sys.stdout
+        self._start = self._last = time.time()
+        self._sums, self._count = {}, 0
+
+    def update(self, current: int, values=None) -> None:
+        """Records step `current` (1-based) and its `(name, value)` pairs; maybe prints."""
+        self._count += 1
+        for key, value in values or ():
+            self._sums[key] = self._sums.get(key, 0.0) + float(value)
+        now = time.time()
+        if current < self.target and now - self._last < self.interval:
+            return
+        self._last = now
+        means = "".join(f" - {key}: {total / self._count:.4f}"
+                        for key, total in self._sums.items())
+        print(f"{current}/{self.target} {self.unit_name} - {now - self._start:.0f}s{means}",
+              file=self.stream, flush=True)
+
+
+def progress_bar(target: int, unit_name: str):
+    """Keras' dynamic progress bar on a terminal, else a `PlainProgress` (plain log lines)."""
+    if sys.stdout.isatty():
+        return keras.utils.Progbar(target, verbose=1, unit_name=unit_name)
+    return PlainProgress(target, unit_name)
 
 
 def best_metric(task_types) -> tuple:
@@ -276,6 +305,7 @@ class Trainer:
             self.optimizer.build(self.variables)
         self.iteration = 0  # completed training iterations (upstream counter t - 1)
         self.best = {"t": 0, "metric": None}
+        self.restored = None  # {'path', 'which', 'fresh_heads'} after `restore`
         self._train_sketches = None
         self._eval_data = {}
         if strategy is None:
@@ -384,12 +414,13 @@ class Trainer:
                 moments of encoder / heads; native checkpoints only).
             restore_counters: also restore iteration, epoch and best record (`continue`).
         """
+        if restore_counters:
+            for leftover in checkpoint_lib.recover_checkpoint(path):
+                logging.warning("%s: left by an interrupted save; recovered or removed", leftover)
         if os.path.isdir(path):
+            metadata = checkpoint_lib.check_checkpoint(path)
             saved_config, saved_model = checkpoint_lib.load_checkpoint(path)
             states, pre_tasks = export_state_dicts(saved_model), list(saved_config.task_types)
-            metadata_path = os.path.join(path, checkpoint_lib.METADATA_FILE)
-            with open(metadata_path, encoding="utf-8") as handle:
-                metadata = json.load(handle)
         elif os.path.isfile(path):
             torch_checkpoint = load_torch_checkpoint(path)
             states = {key: value for key, value in torch_checkpoint.items()
@@ -416,6 +447,9 @@ class Trainer:
         wanted_opt = [s for s in ("enc_opt", "task_opt") if s in which]
         if wanted_opt:
             self._restore_optimizer(path, wanted_opt)
+        self.restored = {"path": str(path), "which": list(which),
+                         "fresh_heads": list(summary.fresh_heads) if "task_net" in which
+                         else list(self.task_types)}
         if restore_counters:
             self.iteration = int(metadata.get("counters", {}).get("t", 0))
             self.best = {"t": int(metadata.get("best_t", 0)),
@@ -438,21 +472,29 @@ class Trainer:
             logging.warning("%s: no %s (a converted or .pth.tar checkpoint); %s not restored, "
                             "Adam starts from zero state", path, OPTIMIZER_FILE, which)
             return
-        with np.load(opt_path) as saved:
-            for name, (momentum, velocity) in self._optimizer_slots().items():
-                is_encoder = name.startswith(ENCODER_STATE + "/")
-                if ("enc_opt" if is_encoder else "task_opt") not in which:
-                    continue
-                if f"momentum:{name}" not in saved.files:
-                    continue
-                if tuple(saved[f"momentum:{name}"].shape) != tuple(momentum.shape):
-                    logging.warning("%s: Adam state of %s has shape %s, model %s; not restored",
-                                    opt_path, name, saved[f"momentum:{name}"].shape,
-                                    tuple(momentum.shape))
-                    continue
-                momentum.assign(saved[f"momentum:{name}"])
-                velocity.assign(saved[f"velocity:{name}"])
-            self.optimizer.iterations.assign(int(saved["iterations"]))
+        try:
+            with np.load(opt_path, allow_pickle=False) as saved:
+                self._assign_optimizer_state(saved, opt_path, which)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            raise BertCheckpointError(
+                f"{opt_path} cannot be read ({' '.join(str(error).split())}); the checkpoint "
+                "is damaged: resume from another one (best/, iter_<t>/)") from error
+
+    def _assign_optimizer_state(self, saved, opt_path, which):
+        for name, (momentum, velocity) in self._optimizer_slots().items():
+            is_encoder = name.startswith(ENCODER_STATE + "/")
+            if ("enc_opt" if is_encoder else "task_opt") not in which:
+                continue
+            if f"momentum:{name}" not in saved.files:
+                continue
+            if tuple(saved[f"momentum:{name}"].shape) != tuple(momentum.shape):
+                logging.warning("%s: Adam state of %s has shape %s, model %s; not restored",
+                                opt_path, name, saved[f"momentum:{name}"].shape,
+                                tuple(momentum.shape))
+                continue
+            momentum.assign(saved[f"momentum:{name}"])
+            velocity.assign(saved[f"velocity:{name}"])
+        self.optimizer.iterations.assign(int(saved["iterations"]))
 
     def _epoch_or_none(self):
         sketches = self._train_sketches
@@ -461,20 +503,28 @@ class Trainer:
         return self.epoch(len(sketches) // self.config.batch_size)
 
     def save(self, name):
-        """Writes checkpoint directory `<output_dir>/<name>` atomically per file."""
+        """Writes checkpoint directory `<output_dir>/<name>` atomically as a whole.
+
+        Raises:
+            BertCheckpointError: the directory cannot be written; the previous one is kept.
+        """
         directory = os.path.join(self.output_dir, name)
         sketches = self._train_sketches
+        arrays = {"iterations": np.asarray(int(self.optimizer.iterations.numpy()))}
+        for slot_name, (momentum, velocity) in self._optimizer_slots().items():
+            arrays[f"momentum:{slot_name}"] = momentum.numpy()
+            arrays[f"velocity:{slot_name}"] = velocity.numpy()
+
+        def write_optimizer(path):
+            with open(path, "wb") as stream:
+                np.savez(stream, **arrays)
+
         checkpoint_lib.save_checkpoint(directory, self.model, self.config, metadata={
             "counters": {"t": self.iteration, "epoch": self._epoch_or_none()},
             "best_t": self.best["t"],
             "best_metric": self.best["metric"],
             "class_names": list(sketches.class_names) if sketches is not None else None,
-        })
-        arrays = {"iterations": np.asarray(int(self.optimizer.iterations.numpy()))}
-        for slot_name, (momentum, velocity) in self._optimizer_slots().items():
-            arrays[f"momentum:{slot_name}"] = momentum.numpy()
-            arrays[f"velocity:{slot_name}"] = velocity.numpy()
-        _atomic_savez(os.path.join(directory, OPTIMIZER_FILE), arrays)
+        }, extra_files={OPTIMIZER_FILE: write_optimizer})
         logging.info("saved checkpoint %s (iteration %d)", directory, self.iteration)
         return directory
 
@@ -525,16 +575,13 @@ class Trainer:
         include those copies, while the metrics use real examples only. Metrics: `accuracy_1/5`
         with `sketchclsinput`, `retrieval_1/5/10` and `map` with `sketchretrieval` (anchors).
         """
-        split = split or self.config.eval_split
-        if split not in self._eval_data:
-            self._eval_data[split] = pipeline.eval_dataset(self.config, split)
-        dataset, sketches = self._eval_data[split]
+        dataset, sketches = self._eval_split(split)
         max_batches = int(self.config.max_val_batches or 0)
         if max_batches > 0:
             dataset = dataset.take(max_batches)
         steps = -(-len(sketches) // self.config.batch_size)
         steps = min(steps, max_batches) if max_batches > 0 else steps
-        progbar = keras.utils.Progbar(steps, verbose=1, unit_name="val batch")
+        progbar = progress_bar(steps, "val batch")
         sums, count = {}, 0.0
         logits, features, labels = [], [], []
         displayed = []
@@ -569,6 +616,13 @@ class Trainer:
             self._reconstruction_image(displayed, self.iteration)
         return results
 
+    def _eval_split(self, split=None):
+        """(dataset, sketches) of an evaluation split (`eval_split` by default), built once."""
+        split = split or self.config.eval_split
+        if split not in self._eval_data:
+            self._eval_data[split] = pipeline.eval_dataset(self.config, split)
+        return self._eval_data[split]
+
     def _display_examples(self, batch, prediction, valid, shown):
         """Up to `num_display_samples - shown` real examples of a batch for the image."""
         wanted = int(self.config.get("num_display_samples", 0) or 0) - shown
@@ -595,10 +649,11 @@ class Trainer:
 
     def _checkpoint(self):
         results = self.validate()
-        best = self._is_best(results)
-        self.save("latest")
-        if best:
+        # best/ before latest/: a kill in between resumes from the previous latest/ and
+        # writes the same best/ again, never leaving a latest/ whose best record is unsaved.
+        if self._is_best(results):
             self.save("best")
+        self.save("latest")
         return results
 
     # ------------------------------------------------------------------ training
@@ -621,6 +676,7 @@ class Trainer:
             raise BertConfigError(
                 f"batch_size {config.batch_size} exceeds the {len(sketches)} training sketches; "
                 "lower batch_size or add data")
+        self._eval_split()  # bad or empty evaluation data fails now, not after an epoch
         self.write_hparams()
         last_t = config.num_epoch * steps_per_epoch
         if config.stop_at_num_iterations:
@@ -632,7 +688,7 @@ class Trainer:
             epoch, step = (t - 1) // steps_per_epoch + 1, (t - 1) % steps_per_epoch + 1
             if progbar is None or step == 1:
                 logging.info("epoch %d/%d", epoch, config.num_epoch)
-                progbar = keras.utils.Progbar(steps_per_epoch, verbose=1, unit_name="iter")
+                progbar = progress_bar(steps_per_epoch, "iter")
             total, terms = self._train_step(next(iterator))
             self.iteration = t
             last_losses = {"total": float(total), **{k: float(v) for k, v in terms.items()}}

@@ -54,7 +54,7 @@ def data_dir(tmp_path_factory):
 
 
 def _config(root, name, **changes):
-    values = yaml.load(open(DEFAULT_CONFIG), yaml.Loader)
+    values = config_lib.load_config(str(DEFAULT_CONFIG)).to_dict()
     values.update(
         batch_size=8, num_epoch=2, checkpoint_every=1000, save_model_every=4, print_every=2,
         sum_path=str(root / "data" / "memmap_sum.txt"),
@@ -64,7 +64,7 @@ def _config(root, name, **changes):
         output_dropout_prob=0.0, learning_rate=0.003, log_dir=name, log_root=str(root / "logs"))
     values.update(changes)
     path = root / f"{name}.yml"
-    path.write_text(yaml.dump(values))
+    path.write_text(yaml.safe_dump(values))
     return str(path)
 
 

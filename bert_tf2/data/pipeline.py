@@ -28,6 +28,7 @@ computed once and cached in memory (when they fit `cache_bytes`); only masks are
 """
 
 import dataclasses
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -265,18 +266,81 @@ def check_config(config) -> None:
     if config.stroke_type not in transform.STROKE_DIMS:
         raise BertConfigError(f"stroke_type '{config.stroke_type}' is not one of "
                               f"{sorted(transform.STROKE_DIMS)}")
+    columns = transform.STROKE_DIMS[config.stroke_type]
+    if config.input_dim != columns:
+        raise BertConfigError(
+            f"input_dim = {config.input_dim} does not fit stroke_type '{config.stroke_type}', "
+            f"whose rows have {columns} columns; set --input_dim={columns}")
     if config.mask_task_type == "task" and config.stroke_type != "stroke-5":
         raise BertConfigError("mask_task_type 'task' needs stroke_type 'stroke-5'; use "
                               "mask_task_type 'single' for other representations")
 
 
 def make_sketches(config, split: str, each_max_samples: int) -> memmap.MemmapSketches:
-    """The memmap index of one split as configured (sum_path, offset_path, class filters)."""
-    return memmap.MemmapSketches(
+    """The memmap index of one split as configured (sum_path, offset_path, class filters).
+
+    Raises:
+        BertDataError: unreadable files or offsets that do not fit the memmaps
+            (`check_offsets`).
+        BertConfigError: `cls_dim` smaller than the number of classes (`check_heads`).
+    """
+    sketches = memmap.MemmapSketches(
         config.sum_path, config.offset_path, mode=split, max_cls_cache=config.max_cls_cache,
         each_max_samples=each_max_samples, cls_limit_path=config.cls_limit_path,
         input_is_complete=config.input_is_complete, max_length=config.max_length,
         legacy_offsets=config.get("legacy_offsets", "as_is"))
+    check_offsets(sketches, config.offset_path, each_max_samples)
+    check_heads(config, sketches, split)
+    return sketches
+
+
+def check_offsets(sketches: memmap.MemmapSketches, offset_path: str, each_max_samples: int):
+    """Checks the row ranges a split uses against its memmap files.
+
+    Every used `(start, end)` must satisfy `0 <= start <= end <= rows of the class's memmap`
+    (a range past the file would be cut short silently, one with start > end is empty).
+
+    Args:
+        sketches: the split's index.
+        offset_path: the offsets file (for the message).
+        each_max_samples: the per-class cap (only these ranges are used).
+
+    Raises:
+        BertDataError: naming the offsets file, the class, the sketch and the range.
+    """
+    row_bytes = 3 * np.dtype(memmap.MEMMAP_DTYPE).itemsize
+    for name, path, offsets in zip(sketches.class_names, sketches.data_paths,
+                                   sketches.class_offsets):
+        used = np.asarray(offsets[:each_max_samples], dtype=np.int64).reshape(-1, 2)
+        if not len(used):
+            continue
+        bad = np.flatnonzero((used[:, 0] < 0) | (used[:, 0] > used[:, 1]))
+        if bad.size:
+            raise BertDataError(
+                f"{offset_path}: class '{name}' ({sketches.mode}) sketch {bad[0]} has the row "
+                f"range {tuple(used[bad[0]].tolist())} with start > end or a negative start; "
+                "rebuild the memmaps with python -m bert_tf2.data.memmap")
+        rows = os.path.getsize(path) // row_bytes if os.path.exists(path) else 0
+        bad = np.flatnonzero(used[:, 1] > rows)
+        if bad.size and used[:, 1].max() > 0:
+            raise BertDataError(
+                f"{offset_path}: class '{name}' ({sketches.mode}) sketch {bad[0]} ends at row "
+                f"{used[bad[0], 1]} but {path} holds {rows} rows; the offsets do not belong "
+                "to these memmaps: rebuild them with python -m bert_tf2.data.memmap")
+
+
+def check_heads(config, sketches: memmap.SketchCollection, split: str) -> None:
+    """Checks that the classification head has a logit for every class of the data.
+
+    Raises:
+        BertConfigError: `sketchclsinput` with `cls_dim` below the number of classes.
+    """
+    classes = len(sketches.class_names)
+    if "sketchclsinput" in config.task_types and config.cls_dim < classes:
+        raise BertConfigError(
+            f"cls_dim = {config.cls_dim} but the '{split}' split of {config.sum_path} has "
+            f"{classes} classes; set --cls_dim={classes} (or keep fewer classes with "
+            "max_cls_cache / cls_limit_path)")
 
 
 def train_dataset(config, skip_batches: int = 0):
