@@ -22,10 +22,26 @@ class FileFormatError(UserError, ValueError):
     """A file that cannot be read safely or is not in the expected format."""
 
 
-def run_tool(main, handled=(UserError,), exit_code=1):
+def one_line(error: BaseException) -> str:
+    """The message of `error` with its white space (newlines included) collapsed."""
+    return " ".join(str(error).split())
+
+
+def error_message(error: BaseException) -> str:
+    """What a tool prints for `error`: `error: <message>`, one line.
+
+    An `OSError` (a missing, unreadable or unwritable path, a full disk) gets a hint: it comes
+    from the file system, not from this project's checks.
+    """
+    if isinstance(error, OSError) and not isinstance(error, UserError):
+        return f"error: {one_line(error)}; check that the path exists, is writable and has room"
+    return f"error: {one_line(error)}"
+
+
+def run_tool(main, handled=(UserError, OSError), exit_code=1):
     """Runs a command-line tool's `main()` and exits with its return value.
 
-    An exception of a `handled` type is printed as `error: <message>` on stderr, without a
+    An exception of a `handled` type is printed as `error_message(error)` on stderr, without a
     traceback, and exits with `exit_code`.
 
     Args:
@@ -36,6 +52,6 @@ def run_tool(main, handled=(UserError,), exit_code=1):
     try:
         status = main()
     except handled as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(error_message(error), file=sys.stderr)
         status = exit_code
     sys.exit(status)
