@@ -37,7 +37,7 @@ flags.DEFINE_boolean("retrieval_offbyone", False,
 flags.DEFINE_integer("batch_size", 100, "Sketches per encoder call.")
 
 
-def parse_flags(argv):
+def parse_arguments(argv):
     """absl flag parsing; a flag error is one `error: ...` line and exit status 2."""
     try:
         return FLAGS(argv)
@@ -72,4 +72,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    app.run(main, flags_parser=parse_arguments)

@@ -242,20 +242,20 @@ def split_drawings(items, valid_fraction: float, test_fraction: float, seed: int
     return result
 
 
-def _check_split_sizes(word, count, valid_fraction, test_fraction):
+def _check_split_sizes(word, count, sources, valid_fraction, test_fraction):
     """Error for an empty train split; warning for an empty valid/test split asked for."""
     sizes = split_sizes(count, valid_fraction, test_fraction)
-    summary = (f"{count} drawings give {sizes['train']} train, {sizes['valid']} valid, "
-               f"{sizes['test']} test (valid_fraction={valid_fraction}, "
-               f"test_fraction={test_fraction})")
+    summary = (f"category {word!r} ({', '.join(sources)}): {count} drawings give "
+               f"{sizes['train']} train, {sizes['valid']} valid, {sizes['test']} test "
+               f"(valid_fraction={valid_fraction}, test_fraction={test_fraction})")
     if sizes["train"] < 1:
-        raise SketchDataError(f"category {word!r}: {summary}; the train split would be empty, "
-                              "lower the fractions or add drawings")
+        raise SketchDataError(f"{summary}; the train split would be empty, lower the fractions "
+                              "or add drawings")
     empty = [split for split, fraction in (("valid", valid_fraction), ("test", test_fraction))
              if fraction > 0 and sizes[split] == 0]
     if empty:
-        logging.warning("category %r: %s; the %s split(s) are empty (add drawings or raise "
-                        "the fractions)", word, summary, " and ".join(empty))
+        logging.warning("%s; the %s split(s) are empty (add drawings or raise the fractions)",
+                        summary, " and ".join(empty))
 
 
 def _prepare_output_dir(output_dir: str) -> str:
@@ -327,12 +327,13 @@ def convert(paths, output_dir: str, valid_fraction=0.05, test_fraction=0.05, see
         raise SketchConfigError(
             f"--valid_fraction {valid_fraction} and --test_fraction {test_fraction}: each must "
             "be >= 0 and their sum below 1")
-    by_word = {}
+    by_word, sources = {}, {}
     for path in paths:
         for word, items in read_ndjson(path, recognized_only).items():
             by_word.setdefault(word, []).extend(items)
+            sources.setdefault(word, []).append(path)
     for word, items in sorted(by_word.items()):
-        _check_split_sizes(word, len(items), valid_fraction, test_fraction)
+        _check_split_sizes(word, len(items), sources[word], valid_fraction, test_fraction)
     folder = _prepare_output_dir(output_dir)
     names = output_names(by_word)
     targets = {word: _inside(folder, names[word]) for word in sorted(by_word)}
