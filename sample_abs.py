@@ -31,6 +31,7 @@ from sketchgloc_tf2.errors import SketchConfigError, SketchError  # noqa: E402
 from sketchgloc_tf2.sampling import (  # noqa: E402
     DEFAULT_TEMPERATURE,
     SampleFolderOptions,
+    check_output_folder,
     generate_sample_folder,
     load_sampling_model,
 )
@@ -135,9 +136,7 @@ def _check_settings(values):
         raise SketchConfigError(f"--batch_size must be >= 1, got {FLAGS.batch_size}")
     if not (math.isfinite(FLAGS.temperature) and FLAGS.temperature >= 0):
         raise SketchConfigError(f"--temperature must be a number >= 0, got {FLAGS.temperature}")
-    if os.path.exists(values["output_dir"]) and not os.path.isdir(values["output_dir"]):
-        raise SketchConfigError(f"OUTPUT_DIR (--output_dir) {values['output_dir']}: exists and "
-                                "is not a folder; pass a folder for the samples")
+    check_output_folder(values["output_dir"])
 
 
 def _settings(argv):

@@ -145,7 +145,8 @@ def load_sample_array(path: str) -> np.ndarray:
     """
     fix = "regenerate the folder with sample_abs.py"
     try:
-        array = np.load(path, allow_pickle=False)
+        with open(path, "rb") as stream:
+            array = np.load(stream, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
         reason = " ".join(str(error).split()) or type(error).__name__
         raise SketchDataError(f"{path}: not a readable .npy array, truncated or corrupted "

@@ -523,15 +523,24 @@ def _category_codes(model, batcher, indices, options, rng):
     return np.concatenate(z_parts), np.concatenate(z_ori_parts)
 
 
+def check_output_folder(output_dir: str) -> None:
+    """Fails early when the OUTPUT_DIR of `generate_sample_folder` exists and is not a folder.
+
+    Raises:
+        SketchConfigError: naming `output_dir`.
+    """
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise SketchConfigError(f"OUTPUT_DIR {output_dir}: exists and is not a folder; pass a "
+                                "folder for the samples")
+
+
 def make_output_folder(output_dir: str) -> None:
     """Creates the OUTPUT_DIR of `generate_sample_folder` if needed.
 
     Raises:
         SketchConfigError: `output_dir` is a file or cannot be created.
     """
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise SketchConfigError(f"OUTPUT_DIR {output_dir}: exists and is not a folder; pass a "
-                                "folder for the samples")
+    check_output_folder(output_dir)
     try:
         os.makedirs(output_dir, exist_ok=True)
     except OSError as error:
