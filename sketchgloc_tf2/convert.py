@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from sketchgloc_tf2 import hparams as hparams_lib
-from sketchgloc_tf2.errors import SketchCheckpointError, run_tool
+from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError, run_tool
 from sketchgloc_tf2.layers.cells import (
     HYPER_BIAS_BLOCKS,
     HYPER_NORM_BLOCKS,
@@ -147,9 +147,10 @@ def read_tf1_checkpoint(prefix):
     """Opens a TF1 checkpoint; returns `(reader, {name: shape})`."""
     try:
         reader = tf.train.load_checkpoint(prefix)
-    except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as error:
+    except (tf.errors.OpError, ValueError) as error:
+        reason = " ".join(str(error).split())
         raise SketchCheckpointError(
-            f"{prefix}: cannot read a TF checkpoint there ({error}). Pass the prefix "
+            f"{prefix}: cannot read a TF checkpoint there ({reason}). Pass the prefix "
             "(e.g. ckpt/vector-123, without .index) or a folder with a 'checkpoint' file."
         ) from None
     return reader, reader.get_variable_to_shape_map()
@@ -173,15 +174,15 @@ def assign_tf1_values(model, reader, shapes, prefix="checkpoint"):
         if name in shapes and tuple(shapes[name]) != _expected_shape(var, index)
     )
     if missing or unmatched or mismatched:
-        lines = [f"{prefix}: checkpoint does not match the SketchGloc model."]
+        lines = [f"{prefix}: checkpoint does not match the SketchGloc model"]
         if missing:
             lines.append(f"missing variables ({len(missing)}): " + ", ".join(missing))
         if unmatched:
             lines.append(f"unmatched variables ({len(unmatched)}): " + ", ".join(unmatched))
         if mismatched:
-            lines.append(f"shape mismatches ({len(mismatched)}): " + "; ".join(mismatched))
-        lines.append("Check enc_model/dec_model and the sizes in model_config.json.")
-        raise SketchCheckpointError("\n".join(lines))
+            lines.append(f"shape mismatches ({len(mismatched)}): " + ", ".join(mismatched))
+        lines.append("check enc_model/dec_model and the sizes in model_config.json")
+        raise SketchCheckpointError("; ".join(lines))
     stacked = {}
     for name, (variable, index) in mapping.items():
         value = reader.get_tensor(name)
@@ -249,6 +250,20 @@ def save_checkpoint_dir(model, hparams, directory):
             os.remove(temp_path)
 
 
+def _latest_in_folder(folder):
+    """The checkpoint prefix that `folder/checkpoint` names, checked to exist."""
+    state = tf.train.get_checkpoint_state(folder)
+    if state is None or not state.model_checkpoint_path:
+        raise SketchCheckpointError(f"{folder}: no 'checkpoint' file naming a TF checkpoint; "
+                                    "pass the checkpoint prefix (e.g. ckpt/vector-123)")
+    latest = tf.train.latest_checkpoint(folder)
+    if latest is None:
+        raise SketchCheckpointError(
+            f"{folder}: its 'checkpoint' file names {state.model_checkpoint_path}, which has no "
+            ".index file; pass an existing checkpoint prefix")
+    return latest
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m sketchgloc_tf2.convert",
@@ -258,13 +273,13 @@ def main(argv=None):
     parser.add_argument("--config", required=True, help="model_config.json of that checkpoint")
     parser.add_argument("--output", required=True, help="output checkpoint directory")
     args = parser.parse_args(argv)
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise SketchConfigError(f"--output {args.output}: exists and is not a folder; pass a "
+                                "folder for the checkpoint directory")
     hparams = hparams_lib.load_config(args.config)
     prefix = args.tf1_checkpoint
     if os.path.isdir(prefix):
-        latest = tf.train.latest_checkpoint(prefix)
-        if latest is None:
-            raise SketchCheckpointError(f"{prefix}: no 'checkpoint' file naming a TF checkpoint")
-        prefix = latest
+        prefix = _latest_in_folder(prefix)
     model = convert_tf1(prefix, hparams)
     save_checkpoint_dir(model, hparams, args.output)
     print(f"wrote {os.path.join(args.output, WEIGHTS_NAME)} and {CONFIG_NAME} "

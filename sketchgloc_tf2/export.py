@@ -313,6 +313,30 @@ def next_version(export_base: str) -> int:
     return max(versions, default=0) + 1
 
 
+def check_export_base(export_base: str, error_type=SketchConfigError) -> None:
+    """Fails early when `export_base` cannot hold version folders.
+
+    Args:
+        export_base: the model base path (it need not exist yet).
+        error_type: the exception type raised (the caller package's).
+
+    Raises:
+        error_type: `export_base`, or the nearest existing folder above it, is not a writable
+            folder.
+    """
+    if os.path.exists(export_base) and not os.path.isdir(export_base):
+        raise error_type(f"EXPORT_BASE {export_base}: exists and is not a folder; pass the "
+                         "folder that holds (or will hold) the numbered versions")
+    existing = os.path.abspath(export_base)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise error_type(f"EXPORT_BASE {export_base}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise error_type(f"EXPORT_BASE {export_base}: {existing} is not writable; pass a "
+                         "folder you can write to")
+
+
 def write_version(export_base: str, version, write, error_type=SketchConfigError) -> str:
     """Runs `write(folder)` on a hidden temporary folder, then renames it `export_base/version`.
 
@@ -328,8 +352,10 @@ def write_version(export_base: str, version, write, error_type=SketchConfigError
         The final folder.
 
     Raises:
-        error_type: a version that is not positive or already exists.
+        error_type: a version that is not positive or already exists, or an `export_base`
+            that is not a writable folder (see `check_export_base`).
     """
+    check_export_base(export_base, error_type)
     version = next_version(export_base) if version is None else int(version)
     if version < 1:
         raise error_type(f"--version must be a positive integer, got {version}")
@@ -380,6 +406,9 @@ def main(argv=None) -> int:
                         help="compile the decoding loop with XLA (the server then needs "
                         "--xla_cpu_compilation_enabled=true)")
     args = parser.parse_args(argv)
+    if args.version is not None and args.version < 1:
+        raise SketchConfigError(f"--version must be a positive integer, got {args.version}")
+    check_export_base(args.export_base)
     model, hparams = load_checkpoint_dir(args.checkpoint_dir)
     if args.normalizing_scale_factor is not None:
         hparams = hparams.replace(normalizing_scale_factor=args.normalizing_scale_factor)

@@ -133,6 +133,33 @@ def encode_generated(model, hparams, sketches, offbyone: bool = False,
     return np.concatenate(codes) if codes else np.zeros((0, hparams.z_size), np.float32)
 
 
+def load_sample_array(path: str) -> np.ndarray:
+    """Reads one `code_*.npy` / `s_*.npy` file of a sample folder (never a pickle).
+
+    Returns:
+        The array, of a real numeric dtype with finite values.
+
+    Raises:
+        SketchDataError: naming the file, when it is truncated, not a `.npy` file, pickled,
+            not numeric or not finite.
+    """
+    fix = "regenerate the folder with sample_abs.py"
+    try:
+        with open(path, "rb") as stream:
+            array = np.load(stream, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise SketchDataError(f"{path}: not a readable .npy array, truncated or corrupted "
+                              f"({reason}); {fix}") from None
+    if not isinstance(array, np.ndarray) or not (
+            np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise SketchDataError(f"{path}: expected a numeric array, got "
+                              f"{getattr(array, 'dtype', type(array).__name__)}; {fix}")
+    if not np.all(np.isfinite(array)):
+        raise SketchDataError(f"{path}: holds NaN or infinite values; {fix}")
+    return array
+
+
 def evaluate_sample_folder(model, hparams, sample_dir: str, offbyone: bool = False,
                            batch_size: int = 100) -> RetrievalResult:
     """Ret of a `sample_abs.py` output folder.
@@ -151,7 +178,7 @@ def evaluate_sample_folder(model, hparams, sample_dir: str, offbyone: bool = Fal
     labels = np.array([label for label, _, _, _ in rows])
     real = []
     for _, _, code_path, _ in rows:
-        code = np.load(code_path)
+        code = load_sample_array(code_path)
         if code.size != hparams.z_size:
             raise SketchDataError(
                 f"{code_path}: {code.size} values, the model has z_size={hparams.z_size}; "
@@ -159,7 +186,7 @@ def evaluate_sample_folder(model, hparams, sample_dir: str, offbyone: bool = Fal
         real.append(code.reshape(-1))
     sketches = []
     for _, _, _, sketch_path in rows:
-        sketch = np.load(sketch_path, allow_pickle=False)
+        sketch = load_sample_array(sketch_path)
         if sketch.ndim != 3 or sketch.shape[0] != 1 or sketch.shape[2] != 3:
             raise SketchDataError(
                 f"{sketch_path}: expected shape [1, l, 3] (absolute x, y, pen_up), got "

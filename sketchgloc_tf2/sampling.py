@@ -523,6 +523,31 @@ def _category_codes(model, batcher, indices, options, rng):
     return np.concatenate(z_parts), np.concatenate(z_ori_parts)
 
 
+def check_output_folder(output_dir: str) -> None:
+    """Fails early when the OUTPUT_DIR of `generate_sample_folder` exists and is not a folder.
+
+    Raises:
+        SketchConfigError: naming `output_dir`.
+    """
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise SketchConfigError(f"OUTPUT_DIR {output_dir}: exists and is not a folder; pass a "
+                                "folder for the samples")
+
+
+def make_output_folder(output_dir: str) -> None:
+    """Creates the OUTPUT_DIR of `generate_sample_folder` if needed.
+
+    Raises:
+        SketchConfigError: `output_dir` is a file or cannot be created.
+    """
+    check_output_folder(output_dir)
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as error:
+        raise SketchConfigError(f"OUTPUT_DIR {output_dir}: cannot create it "
+                                f"({error.strerror or error})") from None
+
+
 def generate_sample_folder(model, hparams, test_split, output_dir: str,
                            options: SampleFolderOptions) -> dict:
     """Upstream `sample_abs.py` (spec §5.2) for already loaded, normalised test data.
@@ -548,7 +573,7 @@ def generate_sample_folder(model, hparams, test_split, output_dir: str,
     Returns:
         Dict category name -> number of sketches written.
     """
-    os.makedirs(output_dir, exist_ok=True)
+    make_output_folder(output_dir)
     rng = np.random.RandomState(options.seed)
     batcher = SketchBatcher(test_split, hparams, augment=False)
     sampler = Sampler(model, hparams.max_seq_len, options.temperature, options.greedy)
@@ -595,8 +620,13 @@ def list_sample_files(sample_dir: str) -> list:
     """`(label, index, code_path, sketch_path)` of a sample folder, sorted by label then index.
 
     Raises:
-        SketchDataError: no `code_*.npy` files, or a code without its `s_*.npy` (or vice versa).
+        SketchDataError: `sample_dir` is not a folder, it has no `code_*.npy` files, or a code
+            lacks its `s_*.npy` (or vice versa).
     """
+    if not os.path.isdir(sample_dir):
+        what = "not a folder" if os.path.exists(sample_dir) else "no such folder"
+        raise SketchDataError(
+            f"SAMPLE_DIR {sample_dir}: {what}; pass the OUTPUT_DIR of `python sample_abs.py`")
     found = {}
     for name in os.listdir(sample_dir):
         match = SAMPLE_FILE.match(name)

@@ -155,5 +155,8 @@ def test_checkpoint_dir_accepts_tf1_prefix_and_folder(tmp_path, lstm_checkpoint)
     shutil.copytree(folder / "ckpt", lonely / "ckpt")
     with pytest.raises(SketchCheckpointError, match="no model_config.json"):
         load_checkpoint_dir(str(lonely / "ckpt" / os.path.basename(prefix)))
-    with pytest.raises(SketchCheckpointError, match="neither a native checkpoint directory"):
+    with pytest.raises(SketchCheckpointError, match="no such checkpoint directory"):
         load_checkpoint_dir(str(tmp_path / "nothing_here"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SketchCheckpointError, match="neither a native checkpoint directory"):
+        load_checkpoint_dir(str(tmp_path / "empty"))
