@@ -52,7 +52,7 @@ def load_checkpoint_dir(path):
     weights_path = os.path.join(path, WEIGHTS_NAME)
     if os.path.isdir(path) and os.path.exists(weights_path):
         hparams = hparams_lib.load_config(os.path.join(path, CONFIG_NAME))
-        model = SketchGlocModel(hparams)
+        model = SketchGlocModel.from_hparams(hparams)
         try:
             model.load_weights(weights_path)
         except (ValueError, KeyError) as error:
