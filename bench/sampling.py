@@ -43,7 +43,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     hparams = HParams(enc_rnn_size=args.enc_rnn_size, dec_rnn_size=args.dec_rnn_size,
                       z_size=args.z_size, dec_model="hyper", use_recurrent_dropout=False)
-    model = SketchGlocModel(hparams)
+    model = SketchGlocModel.from_hparams(hparams)
     z = np.random.default_rng(0).standard_normal((args.batch, args.z_size)).astype(np.float32)
     config = dict(enc_rnn_size=args.enc_rnn_size, dec_rnn_size=args.dec_rnn_size,
                   dec_model="hyper", z_size=args.z_size, max_seq_len=args.max_seq_len,

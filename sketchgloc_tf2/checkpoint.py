@@ -131,7 +131,7 @@ def load_checkpoint_dir(path):
     if os.path.isdir(path) and os.path.lexists(weights_path):
         hparams = load_model_config(os.path.join(path, CONFIG_NAME))
         _check_weights_file(weights_path)
-        model = SketchGlocModel(hparams)
+        model = SketchGlocModel.from_hparams(hparams)
         try:
             model.load_weights(weights_path)
         except (ValueError, KeyError) as error:

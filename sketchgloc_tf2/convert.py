@@ -212,7 +212,7 @@ def convert_tf1(prefix, hparams):
     """
     reader, shapes = read_tf1_checkpoint(prefix)
     _check_architecture(shapes, hparams, prefix)
-    model = SketchGlocModel(hparams)
+    model = SketchGlocModel.from_hparams(hparams)
     assign_tf1_values(model, reader, shapes, prefix)
     return model
 

@@ -49,8 +49,8 @@ import tensorflow as tf
 from sketchgloc_tf2.checkpoint import load_checkpoint_dir
 from sketchgloc_tf2.data.graph_batching import encoder_batch
 from sketchgloc_tf2.data.pipeline import batch_sizes
+from sketchgloc_tf2.decoding import decode_steps, end_lengths, start_points
 from sketchgloc_tf2.errors import SketchConfigError, run_tool
-from sketchgloc_tf2.sampling import END_TOKEN, START_TOKEN, choose_points
 
 DEFAULT_ENCODE_BLOCK = 32
 INFO_FILE = os.path.join("assets.extra", "export_info.json")
@@ -159,14 +159,6 @@ def _check_temperature(temperature):
         return tf.identity(temperature)
 
 
-def _step_draws(seed, step, batch):
-    """`(uniforms [B, 2], normals [B, 2])` of one decoder step, as `sampling.Sampler` draws."""
-    step_seed = tf.random.experimental.stateless_fold_in(seed, step)
-    uniform_seed, normal_seed = tf.unstack(tf.random.experimental.stateless_split(step_seed, 2))
-    return (tf.random.stateless_uniform([batch, 2], uniform_seed),
-            tf.random.stateless_normal([batch, 2], normal_seed))
-
-
 class ServingGraph:
     """The functions behind the signatures (traced into the SavedModel).
 
@@ -216,40 +208,20 @@ class ServingGraph:
 
     def _decode_loop(self, z, temperature, seed):
         """Decodes `z [B, Z]` into `[B, T, 5]` emitted points (absolute x, y, one-hot pen)."""
-        model, steps = self.model, self.hparams.max_seq_len
+        decoder = self.model.decoder
         batch = tf.shape(z)[0]
-        seed_pair = tf.stack([seed, tf.constant(0, tf.int64)])
-        greedy = temperature <= 0.0
-        tau = tf.where(greedy, 1.0, temperature)
-        start = tf.tile(tf.constant([START_TOKEN], tf.float32), [batch, 1])
-        end = tf.tile(tf.constant([END_TOKEN], tf.float32), [batch, 1])
-
-        def body(step, point, state, finished, rows):
-            mixture, state = model.decoder_step(point, z, state)
-            uniforms, normals = _step_draws(seed_pair, step, batch)
-            emitted = tf.where(greedy, choose_points(mixture, tau, uniforms, normals, True),
-                               choose_points(mixture, tau, uniforms, normals, False))
-            emitted = tf.where(finished[:, None], end, emitted)
-            finished = finished | (emitted[:, 4] > 0)
-            rows = tf.tensor_scatter_nd_update(rows, [[step]], emitted[None])
-            return step + 1, emitted, state, finished, rows
-
-        *_, rows = tf.while_loop(
-            lambda step, point, state, finished, rows: tf.logical_not(tf.reduce_all(finished)),
-            body,
-            (tf.constant(0), start, model.initial_state(z), tf.zeros([batch], tf.bool),
-             tf.tile(end[None], [steps, 1, 1])),
-            maximum_iterations=steps)
-        return tf.transpose(rows, [1, 0, 2])
+        result = decode_steps(
+            decoder.step_function(z), decoder.initial_state(z), start_points(batch),
+            tf.stack([seed, tf.constant(0, tf.int64)]), tf.range(batch),
+            num_steps=self.hparams.max_seq_len, temperature=temperature,
+            greedy=temperature <= 0.0)
+        return result["rows"]
 
     def generate(self, z, temperature, seed):
         """Validated codes -> stroke-3 offsets in original units `[B, T, 3]` and lengths `[B]`."""
         points = self._decode(z, temperature, seed)
         steps = self.hparams.max_seq_len
-        is_end = points[:, :, 4] > 0
-        lengths = tf.where(tf.reduce_any(is_end, axis=1),
-                           tf.argmax(tf.cast(is_end, tf.int32), axis=1, output_type=tf.int32),
-                           steps)
+        lengths = end_lengths(points)
         absolute = points[:, :, :2]
         offsets = (absolute - tf.pad(absolute[:, :-1], [[0, 0], [1, 0], [0, 0]])) * self.scale
         strokes = tf.concat([offsets, points[:, :, 3:4]], axis=2)

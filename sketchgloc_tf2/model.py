@@ -10,32 +10,51 @@ Batches are dicts with the keys of the reference bundles' `feeds.npz`:
 Weights depend only on He, Z, Hd, K and the cell types, so one model serves any B, T, L, N.
 """
 
-import math
+import os
+import shutil
+import tempfile
 
+import h5py
 import keras
 import tensorflow as tf
 
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2.layers.batch_norm import FusedBatchNorm
-from sketchgloc_tf2.layers.cells import SERIALIZATION_PACKAGE, make_cell
-from sketchgloc_tf2.layers.mixture import output_width, reconstruction_loss, split_mixture
-from sketchgloc_tf2.layers.recurrence import run_recurrences
+from sketchgloc_tf2.layers.cells import SERIALIZATION_PACKAGE
+from sketchgloc_tf2.layers.decoder import Decoder
+from sketchgloc_tf2.layers.fc_net import fc_net
+from sketchgloc_tf2.layers.mixture import reconstruction_loss
 from sketchgloc_tf2.layers.relation_gcn import RelationGCN
 from sketchgloc_tf2.layers.stroke_encoder import StrokeEncoder
 
-POINT_WIDTH = 5
 BATCH_KEYS = ("input_seqs", "input_strokes", "input_stroke_len", "input_strokes_num", "input_box")
+ARGUMENT_NAMES = (
+    "enc_model", "enc_rnn_size", "dec_model", "dec_rnn_size", "z_size", "num_mixture_components",
+    "use_recurrent_dropout", "recurrent_dropout_prob", "use_input_dropout", "input_dropout_prob",
+    "use_output_dropout", "output_dropout_prob")
+# `model.weights.h5` groups of the layout before the decoder layer (no "decoder" group) and
+# where that layer keeps them now; "layers/dense_3" is the 4th Dense of the old model's layers
+# (fc_mu, fc_sigma2, init_state, output_layer), which Keras named by class.
+LEGACY_WEIGHT_GROUPS = {
+    "decoder_cell": "decoder/cell",
+    "init_state": "decoder/init_state",
+    "layers/dense_3": "decoder/output_layer",
+}
 
 
-def _linear(units, fan_in, name, activation=None):
-    """Upstream `FcNet` layer: kernel N(0, 2/fan_in), bias 0."""
-    return keras.layers.Dense(
-        units,
-        activation=activation,
-        kernel_initializer=keras.initializers.RandomNormal(stddev=math.sqrt(2.0 / fan_in)),
-        bias_initializer="zeros",
-        name=name,
-    )
+def _migrate_legacy_weights(path, directory):
+    """The weights file to load for `path`: `path` itself, or a copy in `directory` with the
+    groups of `LEGACY_WEIGHT_GROUPS` moved when `path` has the old layout."""
+    with h5py.File(path, "r") as source:
+        if "decoder" in source or "decoder_cell" not in source:
+            return path
+    migrated = os.path.join(directory, os.path.basename(path))
+    shutil.copyfile(path, migrated)
+    with h5py.File(migrated, "r+") as weights:
+        weights.require_group("decoder")
+        for old, new in LEGACY_WEIGHT_GROUPS.items():
+            weights.move(old, new)
+    return migrated
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
@@ -44,56 +63,124 @@ class SketchGlocModel(keras.Model):
 
     Encoder: `StrokeEncoder` -> `RelationGCN` -> `FusedBatchNorm` -> tanh -> `fc_mu`, `fc_sigma2`.
     Latent: `z = p_mu + exp(p_sigma2 / 2) eps` when training, `z = p_mu` in evaluation.
-    Decoder: state0 = tanh(init_state(z)); step input = concat(point (5), z); the `dec_model`
-    cell over T steps with teacher forcing; `output_layer` to `3 + 6K` mixture outputs.
+    Decoder (`layers.decoder.Decoder`): state0 = tanh(init_state(z)); step input =
+    concat(point (5), z); the `dec_model` cell over T steps with teacher forcing; `output_layer`
+    to `3 + 6K` mixture outputs. The names are the upstream hparams; `from_hparams` builds the
+    model from an `HParams` (or a `model_config.json` dict).
 
     Args:
-        hparams: `HParams` (or a dict of hparams, as in `model_config.json`).
+        enc_model: stroke-encoder cell, 'lstm', 'layer_norm' or 'hyper'.
+        enc_rnn_size: He, units of each encoder direction (node width D = 2 He).
+        dec_model: decoder cell, 'lstm', 'layer_norm' or 'hyper'.
+        dec_rnn_size: Hd, decoder units.
+        z_size: Z, latent width.
+        num_mixture_components: K, bivariate normals of the decoder's position mixture.
+        use_recurrent_dropout: recurrent dropout in the encoder and decoder cells when training.
+        recurrent_dropout_prob: KEEP probability of the recurrent dropout.
+        use_input_dropout: dropout on the decoder inputs when training.
+        input_dropout_prob: KEEP probability of the input dropout.
+        use_output_dropout: dropout on the decoder outputs when training.
+        output_dropout_prob: KEEP probability of the output dropout.
+        **kwargs: `keras.Model` arguments (`name`).
     """
 
-    def __init__(self, hparams, **kwargs):
+    def __init__(
+        self,
+        enc_model,
+        enc_rnn_size,
+        dec_model,
+        dec_rnn_size,
+        z_size,
+        num_mixture_components,
+        use_recurrent_dropout=False,
+        recurrent_dropout_prob=0.9,
+        use_input_dropout=False,
+        input_dropout_prob=0.9,
+        use_output_dropout=False,
+        output_dropout_prob=0.9,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if isinstance(hparams, dict):
-            hparams = hparams_lib.from_dict(hparams)
-        self.hparams = hparams
-        dropout = dict(
-            use_recurrent_dropout=bool(hparams.use_recurrent_dropout),
-            recurrent_dropout_prob=hparams.recurrent_dropout_prob,
-        )
-        node_width = 2 * hparams.enc_rnn_size
-        self.num_components = hparams.num_mixture_components
+        # === Layers ===
+        node_width = 2 * enc_rnn_size
         self.stroke_encoder = StrokeEncoder(
-            hparams.enc_model, hparams.enc_rnn_size, name="stroke_encoder", **dropout)
+            enc_model, enc_rnn_size, name="stroke_encoder",
+            use_recurrent_dropout=bool(use_recurrent_dropout),
+            recurrent_dropout_prob=recurrent_dropout_prob)
         self.relation_gcn = RelationGCN(node_width, name="relation_gcn")
         self.batch_norm = FusedBatchNorm(decay=0.9, epsilon=1e-5, name="batch_norm")
-        self.fc_mu = _linear(hparams.z_size, node_width, "fc_mu")
-        self.fc_sigma2 = _linear(hparams.z_size, node_width, "fc_sigma2")
-        self.decoder_cell = make_cell(
-            hparams.dec_model, hparams.dec_rnn_size, name="decoder_cell", **dropout)
-        self.init_state = _linear(
-            self.decoder_cell.state_size, hparams.z_size, "init_state", activation="tanh")
-        self.output_layer = _linear(
-            output_width(self.num_components), hparams.dec_rnn_size, "output_layer")
+        self.fc_mu = fc_net(z_size, node_width, "fc_mu")
+        self.fc_sigma2 = fc_net(z_size, node_width, "fc_sigma2")
+        self.decoder = Decoder(
+            dec_model, dec_rnn_size, z_size, num_mixture_components,
+            use_recurrent_dropout=bool(use_recurrent_dropout),
+            recurrent_dropout_prob=recurrent_dropout_prob,
+            use_input_dropout=bool(use_input_dropout), input_dropout_prob=input_dropout_prob,
+            use_output_dropout=bool(use_output_dropout), output_dropout_prob=output_dropout_prob,
+            name="decoder")
         self.seed_generator = keras.random.SeedGenerator(None)
+
+        # === Config ===
+        self.enc_model = enc_model
+        self.enc_rnn_size = enc_rnn_size
+        self.dec_model = dec_model
+        self.dec_rnn_size = dec_rnn_size
+        self.z_size = z_size
+        self.num_mixture_components = num_mixture_components
+        self.use_recurrent_dropout = use_recurrent_dropout
+        self.recurrent_dropout_prob = recurrent_dropout_prob
+        self.use_input_dropout = use_input_dropout
+        self.input_dropout_prob = input_dropout_prob
+        self.use_output_dropout = use_output_dropout
+        self.output_dropout_prob = output_dropout_prob
         self.build()
+
+    @classmethod
+    def from_hparams(cls, hparams, **kwargs):
+        """The model an `HParams` (or a dict of hparams, as in `model_config.json`) describes;
+        hparams the model does not use (batch size, data, training options) are ignored."""
+        if isinstance(hparams, dict):
+            hparams = hparams_lib.from_dict(hparams)
+        return cls(**{name: getattr(hparams, name) for name in ARGUMENT_NAMES}, **kwargs)
 
     @property
     def state_size(self):
         """S, width of the decoder state."""
-        return self.decoder_cell.state_size
+        return self.decoder.state_size
+
+    @property
+    def decoder_cell(self):
+        """The decoder's recurrent cell (TF1 scope `.../decoder/rnn/<cell>`)."""
+        return self.decoder.cell
+
+    @property
+    def init_state(self):
+        """The decoder's `z -> state0` dense layer."""
+        return self.decoder.init_state
+
+    @property
+    def output_layer(self):
+        """The decoder's mixture head (dense layer to `3 + 6K`)."""
+        return self.decoder.output_layer
 
     def build(self, input_shape=None):
-        hp = self.hparams
-        node_width = 2 * hp.enc_rnn_size
+        node_width = 2 * self.enc_rnn_size
         self.stroke_encoder.build()
         self.relation_gcn.build()
         self.batch_norm.build((None, node_width))
         self.fc_mu.build((None, node_width))
         self.fc_sigma2.build((None, node_width))
-        self.decoder_cell.build((None, POINT_WIDTH + hp.z_size))
-        self.init_state.build((None, hp.z_size))
-        self.output_layer.build((None, hp.dec_rnn_size))
+        self.decoder.build()
         self.built = True
+
+    def load_weights(self, filepath, *args, **kwargs):
+        """`keras.Model.load_weights`, also reading `.weights.h5` files written before the
+        decoder was one layer (groups moved as `LEGACY_WEIGHT_GROUPS` says)."""
+        if not str(filepath).endswith(".weights.h5"):
+            return super().load_weights(filepath, *args, **kwargs)
+        with tempfile.TemporaryDirectory() as directory:
+            return super().load_weights(
+                _migrate_legacy_weights(str(filepath), directory), *args, **kwargs)
 
     def encode(self, batch, training=False):
         """Encodes a batch to the latent distribution.
@@ -126,13 +213,7 @@ class SketchGlocModel(keras.Model):
 
     def initial_state(self, z):
         """`z [B, Z]` -> decoder state `[B, S]` = tanh(init_state(z))."""
-        return self.init_state(z)
-
-    def _mixture_outputs(self, cell_outputs):
-        fc_out = self.output_layer(cell_outputs)
-        outputs = split_mixture(fc_out, self.num_components)
-        outputs["dec_fc_out"] = fc_out
-        return outputs
+        return self.decoder.initial_state(z)
 
     def decode(self, input_seqs, z, training=False):
         """Teacher-forced decoding of `input_seqs[:, :T]` conditioned on z.
@@ -140,65 +221,21 @@ class SketchGlocModel(keras.Model):
         Args:
             input_seqs: `[B, T+1, 5]` stroke-5 rows (absolute x, y), row 0 the start token.
             z: `[B, Z]` latent code.
-            training: recurrent / input / output dropout if enabled in the hparams.
+            training: recurrent / input / output dropout if enabled.
 
         Returns:
             Dict: mixture tensors `pi`, `mux`, `muy`, `sigmax`, `sigmay`, `corr` `[B*T, K]`,
             `pen_logits`, `pen` `[B*T, 3]`, `dec_fc_out [B*T, 3+6K]` (rows b*T + t),
             `initial_state`, `final_state` `[B, S]`.
         """
-        hp = self.hparams
-        input_seqs = tf.convert_to_tensor(input_seqs, dtype=self.compute_dtype)
-        z = tf.convert_to_tensor(z, dtype=self.compute_dtype)
-        points = input_seqs[:, :-1]
-        initial_state = self.initial_state(z)
-        params = self.decoder_cell.parameters()
-        if training and hp.use_input_dropout:
-            z_per_step = tf.tile(z[:, None, :], [1, tf.shape(points)[1], 1])
-            cell_inputs = keras.random.dropout(
-                tf.concat([points, z_per_step], axis=2), 1.0 - hp.input_dropout_prob,
-                seed=self.seed_generator)
-            sequence = tf.transpose(self.decoder_cell.project_inputs(cell_inputs, params),
-                                    [1, 0, 2])
-            projection = None
-        else:
-            sequence = tf.transpose(points, [1, 0, 2])
-            projection = self.split_input_projection(z, params)
-        (final_state,), (cell_outputs,) = run_recurrences(
-            [self.decoder_cell], [sequence], [initial_state],
-            dropout_seeds=[self.decoder_cell.dropout_seed(training)], return_outputs=True,
-            params=[params], fused_gradient=bool(training), input_projections=[projection])
-        cell_outputs = tf.reshape(tf.transpose(cell_outputs, [1, 0, 2]), [-1, hp.dec_rnn_size])
-        if training and hp.use_output_dropout:
-            cell_outputs = keras.random.dropout(
-                cell_outputs, 1.0 - hp.output_dropout_prob, seed=self.seed_generator)
-        outputs = self._mixture_outputs(cell_outputs)
-        outputs["initial_state"] = initial_state
-        outputs["final_state"] = final_state
-        return outputs
+        return self.decoder.teacher_forced(input_seqs, z, training, self.seed_generator)
 
     def split_input_projection(self, z, params=None):
-        """The decoder's input projection split into its point and its constant z part.
-
-        `concat(point, z) @ kernel (+ bias)` = `point @ kernel[:5] + offset` with
-        `offset = z @ kernel[5:] (+ bias)`: the time loops (training and sampling) project
-        5-wide points per step and z once per sketch.
-
-        Args:
-            z: `[B, Z]`.
-            params: the decoder cell's `parameters()` (read here when None).
-
-        Returns:
-            `(point_kernel [5, P], offset [B, P])`, as `run_recurrences(input_projections=...)`
-            takes them.
-        """
-        kernel, bias = self.decoder_cell.input_projection(
-            params or self.decoder_cell.parameters())
-        offset = tf.matmul(z, kernel[POINT_WIDTH:])
-        return kernel[:POINT_WIDTH], offset if bias is None else offset + bias
+        """`Decoder.split_input_projection`: `(point_kernel [5, P], offset [B, P])`."""
+        return self.decoder.split_input_projection(z, params)
 
     def decoder_step(self, point, z, state):
-        """One evaluation-mode decoder step (for sampling).
+        """One evaluation-mode decoder step (`Decoder.step`).
 
         Args:
             point: `[B, 5]` previous stroke-5 point (absolute x, y).
@@ -209,13 +246,7 @@ class SketchGlocModel(keras.Model):
             `(mixture, new_state)`: dict of `[B, K]` / `[B, 3]` tensors as in `decode` (plus
             `dec_fc_out [B, 3+6K]`), and `[B, S]`.
         """
-        cell_input = tf.concat(
-            [tf.convert_to_tensor(point, self.compute_dtype),
-             tf.convert_to_tensor(z, self.compute_dtype)], axis=1)
-        output, new_state = self.decoder_cell.recurrent_step(
-            self.decoder_cell.project_inputs(cell_input),
-            tf.convert_to_tensor(state, self.compute_dtype))
-        return self._mixture_outputs(output), new_state
+        return self.decoder.step(point, state, z)
 
     def compute_loss_from_batch(self, batch, training, eps=None):
         """Loss of one batch (spec §3.10) and every intermediate.
@@ -249,9 +280,14 @@ class SketchGlocModel(keras.Model):
         return self.compute_loss_from_batch(inputs, bool(training))[1]
 
     def get_config(self):
-        return {"hparams": self.hparams.values(), "name": self.name}
+        config = {"name": self.name}
+        config.update({name: getattr(self, name) for name in ARGUMENT_NAMES})
+        return config
 
     @classmethod
     def from_config(cls, config):
+        """Also reads the configs of the old constructor, `{"hparams": {...}, "name": ...}`."""
         config = dict(config)
-        return cls(hparams_lib.from_dict(config.pop("hparams")), **config)
+        if "hparams" in config:
+            return cls.from_hparams(config.pop("hparams"), **config)
+        return cls(**config)

@@ -1,27 +1,16 @@
 """Sketch generation (spec §5): the compiled batched sampler and the `sample_abs` procedure.
 
 `Sampler` decodes a batch of latent codes into stroke-5 sketches with upstream's algorithm
-(spec §5.3), batched and compiled with XLA: one `tf.while_loop` (`maximum_iterations` =
-`max_seq_len`) runs the decoder step (`SketchGlocModel.decoder_step`, with its loop-invariant
-products hoisted out of the loop) and the per-step choice
-
-* mixture component: inverse-CDF draw of a uniform against the tempered weights
-  `softmax(log pi / tau)` (upstream `adjust_pdf` + `get_pi_idx`; the last component if rounding
-  leaves the CDF below the uniform, as upstream's `-1`);
-* position: a bivariate normal with mean `(mu_x, mu_y)` and standard deviations
-  `(sigma_x tau, sigma_y tau)` with correlation rho (spec Q9: upstream scales sigma by
-  `sqrt(tau)^2`, so the covariance by tau^2, as sketch-rnn);
-* pen state: the same tempered inverse-CDF draw on the three pen probabilities, one-hot;
-* greedy mode: argmax of pi, the component mean, argmax of the pen probabilities.
-
-The emitted point (absolute x, y and one-hot pen) is the next step's input. With `stop_at_end`
-a sketch stops at its first end-of-sketch point (every later row is the end token
-`(0, 0, 0, 0, 1)`) and the loop exits when every sketch has stopped; upstream always runs
-`max_seq_len` steps and then keeps the rows before the first end token, which gives the same
-sketch. `Sampler.sample_many` decodes any number of codes with continuous batching (a slot whose
-sketch has ended takes the next code). Random numbers come from stateless generators keyed by
-the seed and the step, so a seed reproduces the sketches exactly. Upstream drew from Python's and NumPy's global generators, so its
-stochastic samples cannot be matched draw for draw; greedy decoding matches step by step
+(spec §5.3), batched and compiled with XLA: `decoding.decode_steps`, the loop every generating
+tool shares, over the decoder step with its loop-invariant products hoisted out of the loop
+(`Decoder.step_function`). The emitted point (absolute x, y and one-hot pen) is the next step's
+input. With `stop_at_end` a sketch stops at its first end-of-sketch point (every later row is
+the end token `(0, 0, 0, 0, 1)`) and the loop exits when every sketch has stopped; upstream
+always runs `max_seq_len` steps and then keeps the rows before the first end token, which gives
+the same sketch. `Sampler.sample_many` decodes any number of codes with continuous batching (a
+slot whose sketch has ended takes the next code). Random numbers are keyed by the seed, the
+code's index and the step (`decoding.step_draws`), so a seed reproduces the sketches exactly,
+whichever method decodes them; greedy decoding matches upstream step by step
 (`python -m sketchgloc_tf2.parity BUNDLE --only sample`).
 
 `generate_sample_folder` is upstream's `sample_abs.py` procedure (spec §5.2) on top of it: encode
@@ -41,15 +30,12 @@ from absl import logging
 from sketch_common import render
 from sketchgloc_tf2.checkpoint import load_checkpoint_dir
 from sketchgloc_tf2.data.pipeline import SketchBatcher
+from sketchgloc_tf2.decoding import decode_steps, end_lengths, start_points
 from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError, SketchDataError
-from sketchgloc_tf2.layers.mixture import split_mixture
 from sketchgloc_tf2.model import BATCH_KEYS
 
-START_TOKEN = (0.0, 0.0, 1.0, 0.0, 0.0)
-END_TOKEN = (0.0, 0.0, 0.0, 0.0, 1.0)
 DEFAULT_TEMPERATURE = 0.24
 DEFAULT_STEPS_PER_CALL = 10
-STEP_ARRAYS = ("pi", "mux", "muy", "sigmax", "sigmay", "corr", "pen", "pen_logits")
 UPSTREAM_COLORS = ("black", "red", "blue", "green", "orange", "cyan", "tomato", "magenta",
                    "purple", "brown")
 
@@ -118,66 +104,6 @@ def absolute_to_offsets(absolute: np.ndarray, offbyone: bool = False) -> np.ndar
     return offsets
 
 
-def _tempered_choice(log_probs, temperature, uniform):
-    """Index of the first tempered-CDF entry reaching `uniform` (last index if none).
-
-    Args:
-        log_probs: `[B, C]` log-probabilities (or logits).
-        temperature: scalar tau.
-        uniform: `[B]` in [0, 1).
-
-    Returns:
-        int32 `[B]`.
-    """
-    tempered = tf.nn.softmax(log_probs / temperature, axis=1)
-    below = tf.cast(tf.cumsum(tempered, axis=1) < uniform[:, None], tf.int32)
-    return tf.minimum(tf.reduce_sum(below, axis=1), tf.shape(log_probs)[1] - 1)
-
-
-def choose_points(mixture, temperature, uniforms, normals, greedy):
-    """One sampling step for a batch (spec §5.3 steps 2–4).
-
-    Args:
-        mixture: dict of `[B, K]` `pi`, `mux`, `muy`, `sigmax`, `sigmay`, `corr` and `[B, 3]`
-            `pen`, `pen_logits` (`SketchGlocModel.decoder_step`).
-        temperature: scalar tau.
-        uniforms: `[B, 2]` U[0, 1) draws (mixture component, pen state).
-        normals: `[B, 2]` N(0, 1) draws (position).
-        greedy: argmax decoding (the draws are ignored).
-
-    Returns:
-        float32 `[B, 5]`: absolute x, y and the one-hot pen state.
-    """
-    if greedy:
-        component = tf.argmax(mixture["pi"], axis=1, output_type=tf.int32)
-        pen_state = tf.argmax(mixture["pen"], axis=1, output_type=tf.int32)
-    else:
-        component = _tempered_choice(tf.math.log(mixture["pi"]), temperature, uniforms[:, 0])
-        pen_state = _tempered_choice(
-            tf.nn.log_softmax(mixture["pen_logits"]), temperature, uniforms[:, 1])
-
-    def pick(name):
-        return tf.gather(mixture[name], component, axis=1, batch_dims=1)
-
-    x, y = pick("mux"), pick("muy")
-    if not greedy:
-        sigma_x = pick("sigmax") * temperature
-        sigma_y = pick("sigmay") * temperature
-        rho = pick("corr")
-        x = x + sigma_x * normals[:, 0]
-        y = y + sigma_y * (rho * normals[:, 0] + tf.sqrt(1.0 - tf.square(rho)) * normals[:, 1])
-    pen = tf.one_hot(pen_state, 3, dtype=x.dtype)
-    return tf.concat([x[:, None], y[:, None], pen], axis=1)
-
-
-def _random_draws(seed, step, batch, dtype):
-    """`(uniforms [B, 2], normals [B, 2])` of one step, from the seed pair and the step index."""
-    step_seed = tf.random.experimental.stateless_fold_in(seed, step)
-    uniform_seed, normal_seed = tf.unstack(tf.random.experimental.stateless_split(step_seed, 2))
-    return (tf.random.stateless_uniform([batch, 2], uniform_seed, dtype=dtype),
-            tf.random.stateless_normal([batch, 2], normal_seed, dtype=dtype))
-
-
 def _seed_pair(seed):
     """An int seed `s` as the pair `(s, 0)`; a pair unchanged. int64 `[2]` tensor."""
     seed = np.atleast_1d(np.asarray(seed, dtype=np.int64))
@@ -191,7 +117,7 @@ class Sampler:
     last one stops). `sample_many` decodes any number of codes with continuous batching: a fixed
     set of `batch_size` slots advances `steps_per_call` steps per compiled call, and a slot whose
     sketch has ended takes the next code, so the work follows the mean sketch length rather than
-    each batch's longest sketch.
+    each batch's longest sketch. Both give code i the same sketch for the same seed.
 
     Args:
         model: a `SketchGlocModel` (its decoder is used in evaluation mode).
@@ -238,12 +164,24 @@ class Sampler:
             `SampleResult`.
         """
         z = tf.convert_to_tensor(np.asarray(z, dtype=np.float32))
-        outputs = self._function(bool(record_steps))(z, _seed_pair(seed))
-        outputs = {name: value.numpy() for name, value in outputs.items()}
-        steps = {name[len("step_"):]: value for name, value in outputs.items()
-                 if name.startswith("step_")}
+        outputs = tf.nest.map_structure(
+            lambda value: value.numpy(), self._function(bool(record_steps))(z, _seed_pair(seed)))
         return SampleResult(outputs["strokes_5d"], outputs["lengths"], outputs["initial_state"],
-                            steps)
+                            outputs.get("steps", {}))
+
+    def _decode(self, z, seed, record_steps):
+        decoder = self.model.decoder
+        batch = tf.shape(z)[0]
+        initial_state = decoder.initial_state(z)
+        result = decode_steps(
+            decoder.step_function(z), initial_state, start_points(batch, z.dtype), seed,
+            tf.range(batch), num_steps=self.max_seq_len, temperature=self.temperature,
+            greedy=self.greedy, stop_at_end=self.stop_at_end, record_steps=record_steps)
+        outputs = {"strokes_5d": result["rows"], "lengths": end_lengths(result["rows"]),
+                   "initial_state": initial_state}
+        if record_steps:
+            outputs["steps"] = result["steps"]
+        return outputs
 
     def sample_many(self, z, batch_size: int = 100, seed=0,
                     steps_per_call: int = DEFAULT_STEPS_PER_CALL, progress: bool = False) -> list:
@@ -252,8 +190,8 @@ class Sampler:
         Args:
             z: `[M, Z]` latent codes.
             batch_size: slots decoded together.
-            seed: int or pair; the same seed, codes, `batch_size` and `steps_per_call` give the
-                same sketches (greedy decoding gives the same sketches as `__call__`).
+            seed: int or pair; code i gets the sketch `__call__(z, seed)` gives it (up to the
+                rounding of other batch shapes when `batch_size` < M).
             steps_per_call: decoder steps per compiled call; a finished slot is refilled at the
                 next call.
             progress: show a progress bar.
@@ -273,13 +211,13 @@ class Sampler:
         advance = self._functions[key]
         base_seed = _seed_pair(seed)
         slot_z = np.zeros((slots, z.shape[1]), np.float32)
-        owner = np.full(slots, -1)
-        state = np.zeros((slots, self.model.state_size), np.float32)
+        owner = np.full(slots, -1, np.int32)
+        state = np.zeros((slots, self.model.decoder.state_size), np.float32)
         point = np.zeros((slots, 5), np.float32)
         steps_done = np.zeros(slots, np.int32)
         pieces = [[] for _ in range(len(z))]
         sketches = [None] * len(z)
-        next_code, call = 0, 0
+        next_code = 0
         bar = keras.utils.Progbar(len(z), unit_name="sketch") if progress else None
         while True:
             reset = np.zeros(slots, bool)
@@ -292,8 +230,7 @@ class Sampler:
             if not active.any():
                 break
             rows, state, point, steps_done, done = (value.numpy() for value in advance(
-                slot_z, state, point, steps_done, reset, active, base_seed, tf.constant(call)))
-            call += 1
+                slot_z, state, point, steps_done, reset, active, owner, base_seed))
             for slot in np.flatnonzero(active):
                 ends = np.flatnonzero(rows[slot, :, 4] > 0)
                 pieces[owner[slot]].append(rows[slot, :ends[0] if ends.size else len(rows[slot])])
@@ -305,7 +242,7 @@ class Sampler:
                         bar.add(1)
         return sketches
 
-    def _advance(self, z, state, point, steps_done, reset, active, seed, call, num_steps):
+    def _advance(self, z, state, point, steps_done, reset, active, owner, seed, num_steps):
         """Up to `num_steps` steps of every active slot (compiled by `sample_many`).
 
         Args:
@@ -314,121 +251,24 @@ class Sampler:
             steps_done: int32 `[B]` steps already taken by each slot's sketch.
             reset: bool `[B]` slots starting a new sketch (state from z, start token).
             active: bool `[B]` slots holding a sketch (idle slots count as finished).
+            owner: int32 `[B]` index of each slot's code.
             seed: int64 `[2]` seed of the `sample_many` run.
-            call: int32 scalar, number of this call in the run (folded into the seed).
             num_steps: steps per call (static).
 
         Returns:
             `(rows [B, num_steps, 5], state, point, steps_done, done [B])`; rows after a slot's
             end (or its T-th step) are end tokens; done = the sketch has ended or used T steps.
         """
-        model, limit = self.model, self.max_seq_len
-        batch, dtype = tf.shape(z)[0], z.dtype
-        temperature = tf.constant(self.temperature, dtype)
-        start = tf.tile(tf.constant([START_TOKEN], dtype), [batch, 1])
-        end = tf.tile(tf.constant([END_TOKEN], dtype), [batch, 1])
-        state = tf.where(reset[:, None], model.initial_state(z), state)
-        point = tf.where(reset[:, None], start, point)
+        decoder = self.model.decoder
+        state = tf.where(reset[:, None], decoder.initial_state(z), state)
+        point = tf.where(reset[:, None], start_points(tf.shape(z)[0], z.dtype), point)
         steps_done = tf.where(reset, 0, steps_done)
-        done = tf.logical_not(active) | (steps_done >= limit)
-        decoder_step = self._decoder_step_function(z)
-        call_seed = tf.random.experimental.stateless_fold_in(seed, call)
-
-        def body(step, point, state, steps_done, done, rows):
-            mixture, new_state = decoder_step(point, state)
-            uniforms, normals = _random_draws(call_seed, step, batch, dtype)
-            emitted = choose_points(mixture, temperature, uniforms, normals, self.greedy)
-            emitted = tf.where(done[:, None], end, emitted)
-            steps_done = steps_done + tf.cast(tf.logical_not(done), tf.int32)
-            ended = emitted[:, 4] > 0 if self.stop_at_end else tf.zeros_like(done)
-            done = done | ended | (steps_done >= limit)
-            rows = tf.tensor_scatter_nd_update(rows, [[step]], emitted[None])
-            return step + 1, emitted, new_state, steps_done, done, rows
-
-        _, point, state, steps_done, done, rows = tf.while_loop(
-            lambda step, point, state, steps_done, done, rows: tf.logical_not(
-                tf.reduce_all(done)),
-            body,
-            (tf.constant(0), point, state, steps_done, done, tf.tile(end[None], [num_steps, 1, 1])),
-            maximum_iterations=num_steps)
-        return tf.transpose(rows, [1, 0, 2]), state, point, steps_done, done
-
-    def _decoder_step_function(self, z):
-        """A decoder step for fixed z, with every loop-invariant product computed once.
-
-        The cell's input projection splits into a per-step `point @ point_kernel` and a
-        constant z projection (bias included, `SketchGlocModel.split_input_projection`, as in
-        training); the cell's fused step weights are read once (`step_weights`). Numerically
-        this is `SketchGlocModel.decoder_step` up to the summation order of the input
-        projection.
-
-        Returns:
-            `step(point [B, 5], state [B, S]) -> (mixture, new_state)`.
-        """
-        model = self.model
-        cell = model.decoder_cell
-        params = cell.parameters()
-        point_kernel, z_projection = model.split_input_projection(z, params)
-        weights = cell.step_weights(params)
-
-        def step(point, state):
-            projected = z_projection + tf.matmul(point, point_kernel)
-            output, new_state = cell.recurrent_step(projected, state, None, weights)
-            return split_mixture(model.output_layer(output), model.num_components), new_state
-
-        return step
-
-    def _decode(self, z, seed, record_steps):
-        model, steps = self.model, self.max_seq_len
-        batch = tf.shape(z)[0]
-        dtype = z.dtype
-        temperature = tf.constant(self.temperature, dtype)
-        initial_state = model.initial_state(z)
-        decoder_step = self._decoder_step_function(z)
-        start = tf.tile(tf.constant([START_TOKEN], dtype), [batch, 1])
-        end = tf.tile(tf.constant([END_TOKEN], dtype), [batch, 1])
-        buffers = {"strokes_5d": tf.tile(end[None], [steps, 1, 1])}
-        if record_steps:
-            widths = {name: model.num_components for name in STEP_ARRAYS}
-            widths.update(pen=3, pen_logits=3)
-            for name in STEP_ARRAYS:
-                buffers["step_" + name] = tf.zeros([steps, batch, widths[name]], dtype)
-            buffers["step_input_x"] = tf.zeros([steps, batch, 5], dtype)
-            buffers["step_state_out"] = tf.zeros([steps, batch, initial_state.shape[1]], dtype)
-
-        def body(step, point, state, finished, buffers):
-            mixture, new_state = decoder_step(point, state)
-            uniforms, normals = _random_draws(seed, step, batch, dtype)
-            emitted = choose_points(mixture, temperature, uniforms, normals, self.greedy)
-            if self.stop_at_end:
-                emitted = tf.where(finished[:, None], end, emitted)
-                finished = finished | (emitted[:, 4] > 0)
-            updates = {"strokes_5d": emitted}
-            if record_steps:
-                updates.update({"step_" + name: mixture[name] for name in STEP_ARRAYS})
-                updates["step_input_x"] = point
-                updates["step_state_out"] = new_state
-            buffers = {name: tf.tensor_scatter_nd_update(buffers[name], [[step]], updates[name][None])
-                       for name in buffers}
-            return step + 1, emitted, new_state, finished, buffers
-
-        def keep_going(step, point, state, finished, buffers):
-            if self.stop_at_end:
-                return tf.logical_not(tf.reduce_all(finished))
-            return tf.constant(True)
-
-        _, _, _, _, buffers = tf.while_loop(
-            keep_going, body,
-            (tf.constant(0), start, initial_state, tf.zeros([batch], tf.bool), buffers),
-            maximum_iterations=steps)
-        strokes = tf.transpose(buffers.pop("strokes_5d"), [1, 0, 2])
-        is_end = strokes[:, :, 4] > 0
-        lengths = tf.where(tf.reduce_any(is_end, axis=1),
-                           tf.argmax(tf.cast(is_end, tf.int32), axis=1, output_type=tf.int32),
-                           steps)
-        outputs = dict(buffers)
-        outputs.update(strokes_5d=strokes, lengths=lengths, initial_state=initial_state)
-        return outputs
+        result = decode_steps(
+            decoder.step_function(z), state, point, seed, owner, steps_done,
+            tf.logical_not(active), num_steps=num_steps, limit=self.max_seq_len,
+            temperature=self.temperature, greedy=self.greedy, stop_at_end=self.stop_at_end)
+        return (result["rows"], result["state"], result["point"], result["steps_done"],
+                result["done"])
 
 
 def load_sampling_model(checkpoint_dir: str, ckpt_id: int = 0) -> tuple:

@@ -275,7 +275,7 @@ class Trainer:
                     strategy.num_replicas_in_sync)
         keras.utils.set_random_seed(hparams.seed)
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            self.model = SketchGlocModel(hparams)
+            self.model = SketchGlocModel.from_hparams(hparams)
             self.optimizer = make_optimizer(hparams)
             self.optimizer.build(self.model.trainable_variables)
         self.progress = Progress()

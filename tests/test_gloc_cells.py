@@ -283,3 +283,12 @@ def test_hashed_uniform_is_deterministic_and_uniform():
     other = cells_lib.hashed_uniform([400, 500], seed + tf.constant([0, 1], tf.int64)).numpy()
     assert abs(np.corrcoef(draws.ravel(), other.ravel())[0, 1]) < 0.01
     assert abs(np.corrcoef(draws[:, :-1].ravel(), draws[:, 1:].ravel())[0, 1]) < 0.01
+
+
+def test_cells_implement_the_recurrent_cell_protocol():
+    from sketchgloc_tf2.layers.recurrence import RecurrentCell
+
+    for cell_type in (LSTMCell, LayerNormLSTMCell, HyperLSTMCell):
+        assert issubclass(cell_type, RecurrentCell) and cell_type.MATMUL_KERNELS
+    with pytest.raises(TypeError, match="abstract"):
+        RecurrentCell()

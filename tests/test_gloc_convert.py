@@ -53,7 +53,7 @@ def write_tf1_checkpoint(values, prefix):
 
 def randomised_model(hparams, seed):
     rng = np.random.default_rng(seed)
-    model = SketchGlocModel(hparams)
+    model = SketchGlocModel.from_hparams(hparams)
     for variable in model.weights:
         if "seed_generator" in variable.path:
             continue

@@ -135,7 +135,7 @@ def test_version_folders(tmp_path):
 def test_missing_scale_factor_is_reported():
     hparams = hparams_lib.HParams(**dict(TINY, normalizing_scale_factor=-1.0))
     with pytest.raises(SketchConfigError, match="normalizing_scale_factor"):
-        export.ServingGraph(SketchGlocModel(hparams), hparams)
+        export.ServingGraph(SketchGlocModel.from_hparams(hparams), hparams)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ def served(gloc_bundle, tmp_path_factory):
     work = tmp_path_factory.mktemp("gloc_export")
     hparams = hparams_lib.HParams(**TINY)
     tf.keras.utils.set_random_seed(0)
-    save_checkpoint_dir(SketchGlocModel(hparams), hparams, str(work / "ckpt"))
+    save_checkpoint_dir(SketchGlocModel.from_hparams(hparams), hparams, str(work / "ckpt"))
     assert export.main([str(work / "ckpt"), str(work / "base"), "--encode_block", "3"]) == 0
     path = str(work / "base" / "1")
 

@@ -1,6 +1,8 @@
 """SketchGloc model pieces (GCN, batch norm, mixture loss) and the whole model on tiny sizes."""
 
+import json
 import math
+import pathlib
 
 import keras
 import numpy as np
@@ -9,9 +11,10 @@ import tensorflow as tf
 
 from sketchgloc_tf2.hparams import HParams
 from sketchgloc_tf2.layers.batch_norm import FusedBatchNorm
+from sketchgloc_tf2.layers.decoder import Decoder
 from sketchgloc_tf2.layers.mixture import output_width, reconstruction_loss, split_mixture
 from sketchgloc_tf2.layers.relation_gcn import RelationGCN, regroup_nodes
-from sketchgloc_tf2.model import SketchGlocModel
+from sketchgloc_tf2.model import ARGUMENT_NAMES, SketchGlocModel
 
 
 def tiny_hparams(**changes):
@@ -133,7 +136,7 @@ def test_mixture_split_and_loss_match_numpy(training):
 
 @pytest.mark.parametrize("enc_model,dec_model", [("lstm", "hyper"), ("layer_norm", "lstm")])
 def test_model_shapes_for_any_sizes(enc_model, dec_model):
-    model = SketchGlocModel(tiny_hparams(enc_model=enc_model, dec_model=dec_model))
+    model = SketchGlocModel.from_hparams(tiny_hparams(enc_model=enc_model, dec_model=dec_model))
     rng = np.random.default_rng(3)
     for batch_size, steps, nodes, node_len in [(2, 5, 3, 4), (3, 7, 2, 6)]:
         batch = random_batch(rng, batch_size, steps, nodes, node_len)
@@ -148,7 +151,7 @@ def test_model_shapes_for_any_sizes(enc_model, dec_model):
 
 
 def test_eval_uses_mu_and_training_uses_eps():
-    model = SketchGlocModel(tiny_hparams())
+    model = SketchGlocModel.from_hparams(tiny_hparams())
     batch = random_batch(np.random.default_rng(4))
     _, evaluated = model.compute_loss_from_batch(batch, training=False)
     np.testing.assert_array_equal(evaluated["batch_z"], evaluated["p_mu"])
@@ -162,7 +165,7 @@ def test_eval_uses_mu_and_training_uses_eps():
 
 
 def test_decoder_step_reproduces_teacher_forced_decode():
-    model = SketchGlocModel(tiny_hparams())
+    model = SketchGlocModel.from_hparams(tiny_hparams())
     batch = random_batch(np.random.default_rng(5), steps=4)
     z = model.encode(batch)["p_mu"]
     decoded = model.decode(batch["input_seqs"], z)
@@ -177,7 +180,7 @@ def test_decoder_step_reproduces_teacher_forced_decode():
 
 
 def test_keras_file_round_trip_reproduces_outputs(tmp_path):
-    model = SketchGlocModel(tiny_hparams(enc_model="layer_norm", dec_model="hyper"))
+    model = SketchGlocModel.from_hparams(tiny_hparams(enc_model="layer_norm", dec_model="hyper"))
     batch = random_batch(np.random.default_rng(6))
     model.batch_norm.moving_mean.assign(np.linspace(-1, 1, 8).astype(np.float32))
     _, expected = model.compute_loss_from_batch(batch, training=False)
@@ -185,15 +188,62 @@ def test_keras_file_round_trip_reproduces_outputs(tmp_path):
     model.save(path)
     restored = keras.saving.load_model(path)
     assert isinstance(restored, SketchGlocModel)
-    assert restored.hparams == model.hparams
+    assert restored.get_config() == model.get_config()
     _, actual = restored.compute_loss_from_batch(batch, training=False)
     for name in ("p_mu", "pi", "final_state", "loss"):
         np.testing.assert_allclose(actual[name], expected[name], rtol=1e-6)
-    assert SketchGlocModel.from_config(model.get_config()).hparams == model.hparams
+    assert SketchGlocModel.from_config(model.get_config()).get_config() == model.get_config()
+
+
+def test_config_holds_exactly_the_constructor_arguments():
+    hparams = tiny_hparams(use_output_dropout=True, output_dropout_prob=0.7)
+    model = SketchGlocModel.from_hparams(hparams.values())
+    config = model.get_config()
+    assert sorted(config) == sorted(["name", *ARGUMENT_NAMES])
+    assert {name: config[name] for name in ARGUMENT_NAMES} == {
+        name: getattr(hparams, name) for name in ARGUMENT_NAMES}
+    assert config["use_output_dropout"] and config["output_dropout_prob"] == 0.7
+    explicit = SketchGlocModel(**config)
+    assert [v.shape for v in explicit.weights] == [v.shape for v in model.weights]
+    decoder_config = model.decoder.get_config()
+    assert Decoder.from_config(decoder_config).get_config() == decoder_config
+
+
+def test_old_hparams_config_still_deserializes():
+    hparams = tiny_hparams(dec_model="layer_norm", z_size=5)
+    old_config = {"hparams": hparams.values(), "name": "old_model"}
+    model = SketchGlocModel.from_config(old_config)
+    assert model.name == "old_model"
+    assert model.dec_model == "layer_norm" and model.z_size == 5
+    assert model.get_config() == SketchGlocModel.from_hparams(hparams).get_config() | {
+        "name": "old_model"}
+
+
+def test_weights_written_before_the_decoder_layer_load_unchanged(tmp_path):
+    # Written by the model code of commit 67736d6 (see the fixture's README).
+    fixture = pathlib.Path(__file__).parent / "fixtures" / "gloc_legacy_weights"
+    expected = np.load(fixture / "expected.npz")
+    feeds = {key[len("feeds/"):]: expected[key] for key in expected.files
+             if key.startswith("feeds/")}
+    model = SketchGlocModel.from_hparams(json.loads((fixture / "hparams.json").read_text()))
+    model.load_weights(str(fixture / "model.weights.h5"))
+    _, outputs = model.compute_loss_from_batch(feeds, training=False)
+    for key in expected.files:
+        if key.startswith("outputs/"):
+            np.testing.assert_array_equal(outputs[key[len("outputs/"):]], expected[key],
+                                          err_msg=key)
+    # Saved again, the file has the new layout and loads to the same weights.
+    path = str(tmp_path / "model.weights.h5")
+    model.save_weights(path)
+    again = SketchGlocModel.from_hparams(json.loads((fixture / "hparams.json").read_text()))
+    again.load_weights(path)
+    for old, new in zip(model.weights, again.weights):
+        np.testing.assert_array_equal(old.numpy(), new.numpy(), err_msg=old.path)
 
 
 def test_training_step_compiles_with_xla_and_dropout():
-    model = SketchGlocModel(tiny_hparams(use_recurrent_dropout=True, recurrent_dropout_prob=0.8))
+    model = SketchGlocModel.from_hparams(
+        tiny_hparams(use_recurrent_dropout=True, recurrent_dropout_prob=0.8))
     model.stroke_encoder.chunk_rows = 2  # several chunks: the recomputed-chunk path under XLA
     batch = random_batch(np.random.default_rng(7))
 
@@ -210,7 +260,7 @@ def test_training_step_compiles_with_xla_and_dropout():
 
 
 def test_model_traces_with_unknown_batch_and_lengths():
-    model = SketchGlocModel(tiny_hparams())
+    model = SketchGlocModel.from_hparams(tiny_hparams())
     batch = random_batch(np.random.default_rng(8), batch=2, steps=5, nodes=3, node_len=4)
     signature = {
         "input_seqs": tf.TensorSpec([None, None, 5], tf.float32),

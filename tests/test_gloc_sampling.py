@@ -11,12 +11,17 @@ from sketchgloc_tf2.data.pipeline import prepare_data
 from sketchgloc_tf2.model import SketchGlocModel
 from sketchgloc_tf2.parity import sample as sample_parity
 from sketch_common.parity_report import ParityReport
-from sketchgloc_tf2.sampling import (
+from sketchgloc_tf2.decoding import (
     END_TOKEN,
+    choose_points,
+    decode_steps,
+    start_points,
+    step_draws,
+)
+from sketchgloc_tf2.sampling import (
     SampleFolderOptions,
     Sampler,
     absolute_to_offsets,
-    choose_points,
     generate_sample_folder,
     load_sampling_model,
     to_stroke3,
@@ -28,7 +33,7 @@ def tiny_model(seed=0, **changes):
                   use_recurrent_dropout=False, num_mixture_components=3, seed=seed)
     values.update(changes)
     tf.keras.utils.set_random_seed(seed)
-    return SketchGlocModel(hparams_lib.HParams(**values))
+    return SketchGlocModel.from_hparams(hparams_lib.HParams(**values))
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +206,49 @@ def test_sample_folder_layout_and_formats(gloc_bundle, bundle_model, tmp_path):
     generate_sample_folder(model, data.hparams, data.test, str(again), options)
     np.testing.assert_array_equal(np.load(again / "s_1_2.npy"), sketch)
     np.testing.assert_array_equal(np.load(again / "code_0_1.npy"), np.load(tmp_path / "code_0_1.npy"))
+
+
+def test_one_seed_gives_the_same_sketches_through_every_method():
+    model = tiny_model(dec_model="layer_norm")
+    z = np.random.default_rng(4).normal(size=(5, 3)).astype(np.float32)
+    sampler = Sampler(model, 12, temperature=0.8)
+    single = sampler(z, seed=9)
+    for steps_per_call in (4, 12):
+        many = sampler.sample_many(z, batch_size=5, seed=9, steps_per_call=steps_per_call)
+        for index, sketch in enumerate(many):
+            np.testing.assert_array_equal(sketch, single.stroke3(index))
+    eager = Sampler(model, 12, temperature=0.8, jit_compile=False)(z, seed=9)
+    np.testing.assert_array_equal(eager.lengths, single.lengths)
+    np.testing.assert_allclose(eager.strokes_5d, single.strokes_5d, atol=1e-4)
+    greedy = Sampler(model, 12, greedy=True)
+    np.testing.assert_array_equal(greedy(z, seed=1).strokes_5d, greedy(z, seed=2).strokes_5d)
+
+
+def test_draws_depend_only_on_seed_sketch_and_step():
+    seed = tf.constant([3, 0], tf.int64)
+    uniforms, normals = step_draws(seed, tf.constant([0, 5, 7]), tf.constant([2, 3, 3]))
+    alone = step_draws(seed, tf.constant([5]), tf.constant([3]))
+    np.testing.assert_array_equal(uniforms[1:2], alone[0])
+    np.testing.assert_array_equal(normals[1:2], alone[1])
+    assert not np.array_equal(uniforms[1], uniforms[2])
+    many_u, many_n = step_draws(seed, tf.range(20000), tf.zeros([20000], tf.int32))
+    assert 0.0 <= float(tf.reduce_min(many_u)) and float(tf.reduce_max(many_u)) < 1.0
+    np.testing.assert_allclose(np.mean(many_u.numpy(), axis=0), 0.5, atol=0.01)
+    np.testing.assert_allclose(np.std(many_n.numpy(), axis=0), 1.0, atol=0.02)
+
+
+def test_decode_steps_continues_from_a_state_and_point():
+    decoder = tiny_model().decoder
+    z = tf.constant(np.random.default_rng(6).normal(size=(3, 3)), tf.float32)
+    step = decoder.step_function(z)
+    seed, ids = tf.constant([1, 2], tf.int64), tf.range(3)
+    options = dict(limit=10, temperature=0.6, greedy=False)
+    full = decode_steps(step, decoder.initial_state(z), start_points(3), seed, ids,
+                        num_steps=10, **options)
+    first = decode_steps(step, decoder.initial_state(z), start_points(3), seed, ids,
+                         num_steps=4, **options)
+    rest = decode_steps(step, first["state"], first["point"], seed, ids, first["steps_done"],
+                        first["done"], num_steps=6, **options)
+    np.testing.assert_allclose(tf.concat([first["rows"], rest["rows"]], axis=1), full["rows"],
+                               atol=1e-6)
+    np.testing.assert_array_equal(rest["steps_done"], full["steps_done"])

@@ -112,7 +112,7 @@ def tiny_checkpoint(tmp_path_factory):
     """A freshly built tiny native checkpoint directory (written once)."""
     folder = tmp_path_factory.mktemp("tiny_checkpoint") / "ckpt"
     hparams = hparams_lib.HParams(**TINY)
-    convert.save_checkpoint_dir(SketchGlocModel(hparams), hparams, str(folder))
+    convert.save_checkpoint_dir(SketchGlocModel.from_hparams(hparams), hparams, str(folder))
     return str(folder)
 
 

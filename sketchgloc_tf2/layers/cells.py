@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from sketchgloc_tf2.errors import SketchConfigError
+from sketchgloc_tf2.layers.recurrence import RecurrentCell, project_last_axis
 
 SERIALIZATION_PACKAGE = "sketchgloc_tf2"
 LAYER_NORM_EPSILON = 1e-3
@@ -79,18 +80,7 @@ class BlockOrthogonal(keras.initializers.Initializer):
         return {"num_blocks": self.num_blocks, "seed": self.seed}
 
 
-def project_last_axis(inputs, weights):
-    """`inputs [..., I] @ weights [I, O]` -> `[..., O]` as one 2-D matmul."""
-    if inputs.shape.rank == 2:
-        return tf.matmul(inputs, weights)
-    flat = tf.reshape(inputs, [-1, inputs.shape[-1]])
-    out_shape = tf.concat([tf.shape(inputs)[:-1], [weights.shape[-1]]], axis=0)
-    result = tf.reshape(tf.matmul(flat, weights), out_shape)
-    result.set_shape(inputs.shape[:-1].concatenate([weights.shape[-1]]))
-    return result
-
-
-def _mix32(bits):
+def mix32(bits):
     """The murmur3 32-bit finaliser (a bijective avalanche mix) on uint32 tensors."""
     bits = tf.bitwise.bitwise_xor(bits, tf.bitwise.right_shift(bits, 16))
     bits = bits * tf.constant(0x85EBCA6B, tf.uint32)
@@ -112,10 +102,10 @@ def hashed_uniform(shape, seed, dtype=tf.float32):
         dtype: float dtype of the result.
     """
     seed = tf.cast(tf.bitwise.bitwise_and(tf.cast(seed, tf.int64), 0xFFFFFFFF), tf.uint32)
-    key = _mix32(tf.bitwise.bitwise_xor(
-        _mix32(seed[0] + tf.constant(0x9E3779B9, tf.uint32)), seed[1]))
+    key = mix32(tf.bitwise.bitwise_xor(
+        mix32(seed[0] + tf.constant(0x9E3779B9, tf.uint32)), seed[1]))
     index = tf.cast(tf.reshape(tf.range(tf.reduce_prod(shape)), shape), tf.uint32)
-    bits = _mix32(_mix32(tf.bitwise.bitwise_xor(index, key)) + key)
+    bits = mix32(mix32(tf.bitwise.bitwise_xor(index, key)) + key)
     return tf.cast(tf.bitwise.right_shift(bits, 8), dtype) * (1.0 / (1 << 24))
 
 
@@ -141,8 +131,8 @@ def layer_norm_blocks(values, num_blocks, gamma, beta):
     return gamma * normalised + beta
 
 
-class _RecurrentCell(keras.layers.Layer):
-    """Shared parts of the three cells: dropout on the candidate, state helpers, config."""
+class _RecurrentCell(RecurrentCell):
+    """Shared parts of the three cells: weights by name, dropout on the candidate, config."""
 
     def __init__(
         self,
@@ -165,10 +155,6 @@ class _RecurrentCell(keras.layers.Layer):
     def output_size(self):
         return self.units
 
-    def get_initial_state(self, batch_size=None):
-        """Zero state `[batch_size, state_size]` in a one-element list (Keras RNN-cell style)."""
-        return [tf.zeros([batch_size, self.state_size], dtype=self.compute_dtype)]
-
     PARAMETER_NAMES = ()
 
     def parameters(self):
@@ -189,50 +175,6 @@ class _RecurrentCell(keras.layers.Layer):
         keep = self.recurrent_dropout_prob
         uniform = hashed_uniform(tf.shape(g), dropout_seed, g.dtype)
         return g * (tf.floor(keep + uniform) / keep)
-
-    def project_inputs(self, inputs, params=None):
-        """`[..., input_dim]` -> `[..., P]` = `inputs @ kernel (+ bias)` (`input_projection`)."""
-        kernel, bias = self.input_projection(params or self.parameters())
-        projected = project_last_axis(inputs, kernel)
-        return projected if bias is None else projected + bias
-
-    def recurrent_step(self, projected, state, dropout_seed=None, weights=None):
-        """One step after the input projection: `(output [B, units], new_state [B, state_size])`.
-
-        The step is split in two: the recurrent matmuls `matmul_inputs(state)[name] @
-        weights[name]` for every name in the cell's `MATMUL_KERNELS`, then `pointwise_step`,
-        which takes those products (the fused-gradient recurrence differentiates the two parts
-        separately).
-
-        Args:
-            projected: `[B, P]`, `project_inputs` of this step's input.
-            state: `[B, state_size]`.
-            dropout_seed: `[2]` int64 seed of this step's dropout mask, or None (no dropout).
-            weights: `step_weights()` (read here when None).
-        """
-        weights = weights or self.step_weights()
-        products = {name: tf.matmul(value, weights[name])
-                    for name, value in self.matmul_inputs(state).items()}
-        return self.pointwise_step(projected, products, state, dropout_seed, weights)
-
-    def call(self, inputs, states, training=None):
-        """One time step.
-
-        Args:
-            inputs: `[B, input_dim]`.
-            states: `[B, state_size]` tensor or a one-element list of it.
-            training: enables recurrent dropout (when `use_recurrent_dropout`).
-
-        Returns:
-            `(output [B, units], [new_state [B, state_size]])`.
-        """
-        state = states[0] if isinstance(states, (list, tuple)) else states
-        params = self.parameters()
-        output, new_state = self.recurrent_step(
-            self.project_inputs(inputs, params), state, self.dropout_seed(training),
-            self.step_weights(params)
-        )
-        return output, [new_state]
 
     def get_config(self):
         config = super().get_config()

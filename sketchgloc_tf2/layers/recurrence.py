@@ -15,9 +15,143 @@ instead:
 
 The two gradients agree to float32 rounding; the fused one needs a fraction of the memory and
 time. Dropout masks are recomputed from the same counter-based seeds, so they match exactly.
+
+`RecurrentCell` writes down what a cell must provide for this: the split of one step into an
+input projection (applied outside the loop), the recurrent matmuls (`MATMUL_KERNELS`) and a
+pointwise rest.
 """
 
+import abc
+
+import keras
 import tensorflow as tf
+
+
+class RecurrentCell(keras.layers.Layer, metaclass=abc.ABCMeta):
+    """One time step of a recurrent cell, split as `run_recurrences` needs it.
+
+    Sizes: B rows, I input width, P projected input width, S `state_size`, H `output_size`.
+    A step on input `x [B, I]` and state `[B, S]` is
+
+    1. `projected = x @ kernel (+ bias)` with `(kernel, bias) = input_projection(params)`
+       (`project_inputs`; may run on a whole sequence at once, outside the time loop);
+    2. `products[name] = matmul_inputs(state)[name] @ weights[name]` for every name in
+       `MATMUL_KERNELS`, with `weights = step_weights(params)` (the only matmuls that involve
+       the state: the fused gradient forms their kernel gradients after the loop);
+    3. `pointwise_step(projected, products, state, dropout_seed, weights)` -> `(output [B, H],
+       new_state [B, S])`, everything else (differentiated locally step by step).
+
+    `params` is `parameters()`: every weight read once as a tensor, so the loop body captures
+    loop-invariant tensors only and the math can run on explicit tensors. `recurrent_step`
+    chains 2 and 3; `call` chains 1 to 3 (Keras RNN-cell interface).
+
+    Attributes:
+        MATMUL_KERNELS: names of the `step_weights` entries multiplied by `matmul_inputs`.
+    """
+
+    MATMUL_KERNELS = ()
+
+    @property
+    @abc.abstractmethod
+    def state_size(self):
+        """S, the width of the whole state tensor."""
+
+    @property
+    @abc.abstractmethod
+    def output_size(self):
+        """H, the width of each step's output."""
+
+    @abc.abstractmethod
+    def parameters(self):
+        """Every weight as a tensor: dict name -> tensor (sub-layers' entries prefixed)."""
+
+    @abc.abstractmethod
+    def input_projection(self, params):
+        """The input part of a step: `(kernel [I, P], bias [P] or None)` from `params`."""
+
+    @abc.abstractmethod
+    def step_weights(self, params=None):
+        """Loop-invariant tensors of a step (dict), computed once from `params` (read here
+        when None); holds at least the `MATMUL_KERNELS` entries, each `[width_k, N_k]`."""
+
+    @abc.abstractmethod
+    def matmul_inputs(self, state):
+        """`state [B, S]` -> dict name -> `[B, width_k]`, one per name of `MATMUL_KERNELS`."""
+
+    @abc.abstractmethod
+    def pointwise_step(self, projected, products, state, dropout_seed, weights):
+        """The rest of a step.
+
+        Args:
+            projected: `[B, P]` projected input.
+            products: dict name -> `[B, N_k]`, `matmul_inputs(state)[name] @ weights[name]`.
+            state: `[B, S]`.
+            dropout_seed: `[2]` int64 seed of this step's dropout masks, or None (no dropout).
+            weights: `step_weights()`.
+
+        Returns:
+            `(output [B, H], new_state [B, S])`.
+        """
+
+    @abc.abstractmethod
+    def dropout_seed(self, training):
+        """A fresh `[2]` int64 seed when this call applies dropout, else None."""
+
+    def get_initial_state(self, batch_size=None):
+        """Zero state `[batch_size, S]` in a one-element list (Keras RNN-cell style)."""
+        return [tf.zeros([batch_size, self.state_size], dtype=self.compute_dtype)]
+
+    def project_inputs(self, inputs, params=None):
+        """`[..., I]` -> `[..., P]` = `inputs @ kernel (+ bias)` (`input_projection`)."""
+        kernel, bias = self.input_projection(params or self.parameters())
+        projected = project_last_axis(inputs, kernel)
+        return projected if bias is None else projected + bias
+
+    def recurrent_step(self, projected, state, dropout_seed=None, weights=None):
+        """One step after the input projection: steps 2 and 3 of the class docstring.
+
+        Args:
+            projected: `[B, P]`, `project_inputs` of this step's input.
+            state: `[B, S]`.
+            dropout_seed: `[2]` int64 seed of this step's dropout masks, or None (no dropout).
+            weights: `step_weights()` (read here when None).
+
+        Returns:
+            `(output [B, H], new_state [B, S])`.
+        """
+        weights = weights or self.step_weights()
+        products = {name: tf.matmul(value, weights[name])
+                    for name, value in self.matmul_inputs(state).items()}
+        return self.pointwise_step(projected, products, state, dropout_seed, weights)
+
+    def call(self, inputs, states, training=None):
+        """One time step.
+
+        Args:
+            inputs: `[B, I]`.
+            states: `[B, S]` tensor or a one-element list of it.
+            training: enables the cell's dropout, if any.
+
+        Returns:
+            `(output [B, H], [new_state [B, S]])`.
+        """
+        state = states[0] if isinstance(states, (list, tuple)) else states
+        params = self.parameters()
+        output, new_state = self.recurrent_step(
+            self.project_inputs(inputs, params), state, self.dropout_seed(training),
+            self.step_weights(params))
+        return output, [new_state]
+
+
+def project_last_axis(inputs, weights):
+    """`inputs [..., I] @ weights [I, O]` -> `[..., O]` as one 2-D matmul."""
+    if inputs.shape.rank == 2:
+        return tf.matmul(inputs, weights)
+    flat = tf.reshape(inputs, [-1, inputs.shape[-1]])
+    out_shape = tf.concat([tf.shape(inputs)[:-1], [weights.shape[-1]]], axis=0)
+    result = tf.reshape(tf.matmul(flat, weights), out_shape)
+    result.set_shape(inputs.shape[:-1].concatenate([weights.shape[-1]]))
+    return result
 
 
 def _step_seed(seed, step):
@@ -234,7 +368,7 @@ def run_recurrences(cells, inputs, initial_states, lengths=None, dropout_seeds=N
     """Runs independent recurrences side by side over time in one `tf.while_loop`.
 
     Args:
-        cells: list of cells (each with `recurrent_step`, `matmul_inputs`, `pointwise_step`).
+        cells: list of `RecurrentCell`s.
         inputs: list of time-major `[T, B, P_k]` input projections (`cell.project_inputs`), or
             of raw `[T, B, I_k]` inputs for the cells that have an `input_projections` entry.
         initial_states: list of `[B, S_k]` states.
