@@ -212,6 +212,6 @@ def best_summary(tuner: SketchBertTuner, best_dir: str) -> str:
 
 
 if __name__ == "__main__":
-    from flags.bert_tune import run
+    from sketch_common.command_line import run_command_line
 
-    run()
+    run_command_line("flags.bert_tune")

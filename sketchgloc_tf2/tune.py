@@ -206,6 +206,6 @@ def best_summary(best_dir: str, data_dir: str) -> str:
 
 
 if __name__ == "__main__":
-    from flags.gloc_tune import run
+    from sketch_common.command_line import run_command_line
 
-    run()
+    run_command_line("flags.gloc_tune")
