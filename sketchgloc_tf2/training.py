@@ -324,7 +324,8 @@ def read_state_record(log_root: str):
         raise _state_error(path, f"lacks {', '.join(missing)}")
     for name, declared in expected.items():
         if not _has_type(record[name], declared):
-            raise _state_error(path, f"has {name}={record[name]!r}, not a {declared.__name__}")
+            kind = {int: "an integer", float: "a number", str: "a string"}[declared]
+            raise _state_error(path, f"has {name}={record[name]!r}, not {kind}")
     checkpoint = record["checkpoint"]
     parts = checkpoint.split("/")
     if os.path.isabs(checkpoint) or "\\" in checkpoint or any(
