@@ -51,6 +51,7 @@ import shutil
 import sys
 import time
 
+import h5py
 import keras
 import numpy as np
 import tensorflow as tf
@@ -188,6 +189,16 @@ def atomic_savez(path: str, **arrays) -> None:
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def progress_bar_verbosity(verbose: bool, stream=None) -> int:
+    """The `keras.utils.Progbar` verbosity: 0 (quiet), 1 (a live bar, on a terminal) or 2 (one
+    plain line per epoch, no ANSI codes or carriage returns, when `stream` (default stdout) is
+    a file or pipe)."""
+    if not verbose:
+        return 0
+    stream = sys.stdout if stream is None else stream
+    return 1 if stream.isatty() else 2
 
 
 def first_line(error: BaseException) -> str:
@@ -367,8 +378,6 @@ def check_best_model(log_root: str, best_epoch: int) -> None:
     Raises:
         SketchCheckpointError: naming `model.weights.h5`.
     """
-    import h5py  # the format Keras writes model.weights.h5 in
-
     path = os.path.join(log_root, WEIGHTS_NAME)
     state_file = os.path.join(log_root, STATE_DIR, STATE_FILE)
     fix = (f"{state_file} records a best model of epoch {best_epoch}; put the file back, "
@@ -782,12 +791,6 @@ class Trainer:
             f"({progress.count} steps in all); stopped without saving: {kept}. Lower "
             f"learning_rate or grad_clip and {advice}.")
 
-    def _progbar_verbosity(self) -> int:
-        """0 (quiet), 1 (a live bar on a terminal) or 2 (one plain line per epoch, for logs)."""
-        if not self.verbose:
-            return 0
-        return 1 if sys.stdout.isatty() else 2
-
     def train_epoch(self) -> bool:
         """Trains the rest of the current epoch; returns False when `num_steps` stopped it."""
         hparams, progress = self.hparams, self.progress
@@ -802,7 +805,7 @@ class Trainer:
             dataset = epoch_batches()
         else:
             dataset = distribute.distribute_batches(self.strategy, epoch_batches, shard_batch)
-        progbar = keras.utils.Progbar(num_batches, verbose=self._progbar_verbosity(),
+        progbar = keras.utils.Progbar(num_batches, verbose=progress_bar_verbosity(self.verbose),
                                       stateful_metrics=["loss"])
         progbar.update(progress.step_in_epoch)
         start = time.time()
@@ -829,12 +832,21 @@ class Trainer:
         return True
 
     def run(self) -> Progress:
-        """Trains until early stopping, `num_steps` or `MAX_EPOCHS`; returns the final counters."""
+        """Trains until early stopping, `num_steps` or `MAX_EPOCHS`; returns the final counters.
+
+        A restored run that had already stopped (its state saved after the last validation)
+        trains no further, so a run killed after its last save ends as the uninterrupted one.
+        """
         hparams, progress = self.hparams, self.progress
         if self.train_batcher.num_train_batches(hparams.batch_size) == 0:
             raise SketchError(
                 f"{len(self.train_batcher)} training sketches make no batch of "
                 f"batch_size={hparams.batch_size}; lower batch_size or add data")
+        if progress.count >= hparams.num_steps or progress.patience >= PATIENCE:
+            logging.info("The run had already stopped (%d steps, %d validations without "
+                         "improvement); raise num_steps to train on", progress.count,
+                         progress.patience)
+            return progress
         self.write_hparams()
         while progress.epoch < MAX_EPOCHS:
             if not self.train_epoch():

@@ -266,6 +266,21 @@ def test_resume_allows_harmless_changes_and_cleans_stale_temporaries(data_dir, r
     assert hparams_lib.load_config(os.path.join(run_copy, "model_config.json")).num_steps == 50
 
 
+@pytest.mark.parametrize("changes,record", [
+    (dict(num_steps=7), {}),
+    (dict(num_steps=50), {"patience": training.PATIENCE}),
+], ids=["num_steps-reached", "early-stopped"])
+def test_a_stopped_run_resumed_trains_no_further(data_dir, run_copy, changes, record):
+    for key, value in record.items():
+        _set_key(key, value)(run_copy)
+    before = state_record(run_copy)
+    trainer = training.start_run(data_dir, run_copy, tiny_hparams(**changes), resume=True,
+                                 verbose=False, pictures=False)
+    progress = trainer.run()
+    assert trainer.train_losses == [] and progress.count == 7
+    assert state_record(run_copy) == before
+
+
 def test_a_failed_save_keeps_the_previous_state(data_dir, run_copy, monkeypatch):
     trainer = training.start_run(data_dir, run_copy, tiny_hparams(), resume=True,
                                  verbose=False, pictures=False)
@@ -377,7 +392,7 @@ def partial_saves(log_root):
         return []
 
 
-def kill_when(process, ready, delay=0.0):
+def kill_when(process, ready, delay=0.0, poll_every=0.01):
     """SIGKILLs `process` once `ready()` holds (after `delay` s); False if it ended first."""
     while process.poll() is None:
         if ready():
@@ -385,7 +400,7 @@ def kill_when(process, ready, delay=0.0):
             process.send_signal(signal.SIGKILL)
             process.wait()
             return True
-        time.sleep(0.0005)
+        time.sleep(poll_every)
     return False
 
 
@@ -429,7 +444,9 @@ def test_kill_9_at_random_moments_then_resume_ends_identical(data_dir, tmp_path)
             ready = lambda target=target: saved_count(log_root) >= target  # noqa: E731
         process = subprocess.Popen(train_command(log_root, data_dir, attempt > 0),
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert kill_when(process, ready, delay), f"the run ended before the kill {moment}"
+        poll_every = 0.0005 if moment == "during a state save" else 0.01
+        assert kill_when(process, ready, delay, poll_every), (
+            f"the run ended before the kill {moment}")
         assert process.returncode == -signal.SIGKILL, f"the run ended before the kill {moment}"
         if moment == "during a state save":
             killed_during_save = bool(partial_saves(log_root))

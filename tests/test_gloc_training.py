@@ -43,6 +43,17 @@ def test_learning_rate_is_upstream_constant_unless_decay():
     assert float(decaying(10)) < float(decaying(0)) < 1e-3
 
 
+def test_progress_bar_is_plain_unless_stdout_is_a_terminal(tmp_path):
+    class Terminal:
+        def isatty(self):
+            return True
+
+    with open(tmp_path / "log.txt", "w") as log_file:
+        assert training.progress_bar_verbosity(True, log_file) == 2
+        assert training.progress_bar_verbosity(False, log_file) == 0
+    assert training.progress_bar_verbosity(True, Terminal()) == 1
+
+
 def test_resume_continues_the_same_loss_curve(demo_dir, tmp_path):
     straight = training.start_run(demo_dir, str(tmp_path / "a"), tiny_hparams(num_steps=12),
                                   save_state_steps=0, verbose=False)
@@ -113,6 +124,7 @@ def test_train_py_trains_stops_and_resumes(demo_dir, tmp_path):
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "Done: 6 steps" in finished.stdout
+    assert "\x1b[" not in finished.stdout and "\r" not in finished.stdout
     config = hparams_lib.load_config(str(log_root / "model_config.json"))
     assert config.categories == ["circle", "star"] and config.max_seq_len > 0
     assert config.normalizing_scale_factor > 0 and config.num_steps == 6
