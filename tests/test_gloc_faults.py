@@ -393,7 +393,10 @@ def partial_saves(log_root):
 
 
 def kill_when(process, ready, delay=0.0, poll_every=0.01):
-    """SIGKILLs `process` once `ready()` holds (after `delay` s); False if it ended first."""
+    """SIGKILLs `process` once `ready()` holds (after `delay` s); False if it ended first.
+
+    `ready` polls files the run writes (no hook in the library): the kill lands wherever the
+    run is at that moment."""
     while process.poll() is None:
         if ready():
             time.sleep(delay)
@@ -423,15 +426,9 @@ def assert_same(expected, actual, what):
         assert np.array_equal(expected[key], actual[key]), f"{what}: {key}"
 
 
-@pytest.mark.slow
-def test_kill_9_at_random_moments_then_resume_ends_identical(data_dir, tmp_path):
-    reference = tmp_path / "uninterrupted"
-    done = subprocess.run(train_command(reference, data_dir, False), capture_output=True,
-                          text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-
-    rng = random.Random(10)
-    log_root = tmp_path / "killed"
+def run_killed_attempts(log_root, data_dir, rng):
+    """Runs train.py in `log_root` and kills it -9 five times (one kill inside a state save),
+    resuming after each kill; returns whether the save kill left a partial checkpoint."""
     targets = sorted(rng.sample(range(3, STEPS - 2), 3))
     kills = [("before the first save", lambda: (log_root / "model_config.json").exists(), 0.5)]
     kills.append(("during a state save", lambda: bool(partial_saves(log_root)), 0.0))
@@ -450,12 +447,31 @@ def test_kill_9_at_random_moments_then_resume_ends_identical(data_dir, tmp_path)
         assert process.returncode == -signal.SIGKILL, f"the run ended before the kill {moment}"
         if moment == "during a state save":
             killed_during_save = bool(partial_saves(log_root))
-    resumed = subprocess.run(train_command(log_root, data_dir, True), capture_output=True,
-                             text=True, timeout=900)
+    return killed_during_save
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_then_resume_ends_identical(data_dir, tmp_path):
+    reference = tmp_path / "uninterrupted"
+    with open(tmp_path / "uninterrupted.out", "w") as out, \
+            open(tmp_path / "uninterrupted.err", "w") as err:
+        uninterrupted = subprocess.Popen(train_command(reference, data_dir, False), stdout=out,
+                                         stderr=err)
+        try:
+            log_root = tmp_path / "killed"
+            killed_during_save = run_killed_attempts(log_root, data_dir, random.Random(10))
+            resumed = subprocess.run(train_command(log_root, data_dir, True),
+                                     capture_output=True, text=True, timeout=900)
+            uninterrupted.wait(timeout=900)
+        finally:
+            if uninterrupted.poll() is None:
+                uninterrupted.kill()
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert killed_during_save, "the kill missed the state save"
+    assert uninterrupted.returncode == 0, (tmp_path / "uninterrupted.err").read_text()[-3000:]
 
-    assert resumed.stdout.splitlines()[-2] == done.stdout.splitlines()[-2]
+    done_line = (tmp_path / "uninterrupted.out").read_text().splitlines()[-2]
+    assert done_line.startswith("Done: ") and resumed.stdout.splitlines()[-2] == done_line
     expected, actual = final_outputs(reference), final_outputs(log_root)
     assert_same(expected[0], actual[0], "model.weights.h5")
     assert_same(expected[1], actual[1], "para.npz")
