@@ -25,7 +25,8 @@ from bert_tf2.checkpoint import CONFIG_FILE
 from bert_tf2.config import load_config, parse_overrides
 from bert_tf2.errors import BertConfigError, BertError
 from bert_tf2.training import Trainer, write_metrics_json
-from flags.common import define_distribution_flags, parse_tool_arguments, strategy_from_flags
+from flags.common import (apply_runtime_flags, define_distribution_flags, parse_tool_arguments,
+                          strategy_from_flags)
 from sketchgloc_tf2.errors import SketchError
 
 MODES = ("train", "test")
@@ -104,6 +105,7 @@ def main(argv=None) -> int:
         return 2
     logging.set_verbosity(logging.INFO)
     try:
+        apply_runtime_flags(flag_values)
         strategy = strategy_from_flags(flag_values)
         if mode == "test":
             config = test_config(config_path, overrides)

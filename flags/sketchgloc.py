@@ -27,6 +27,11 @@ def define_train_flags(flag_values=FLAGS) -> None:
     flags.DEFINE_boolean("resume_training", False,
                          "Continue the run in --log_root from its last saved training state.",
                          flag_values=flag_values)
+    flags.DEFINE_boolean("overwrite", False,
+                         "Start a new run in a --log_root that holds another run's state/, "
+                         "model.weights.h5 or para.npz, deleting them (and reconstructions/; "
+                         "TensorBoard event files stay). Without it train.py refuses such a "
+                         "--log_root. Not with --resume_training.", flag_values=flag_values)
     flags.DEFINE_integer("save_state_steps", 500,
                          "Also save the resumable training state every this many steps "
                          "(0: only at epoch ends).", flag_values=flag_values)
@@ -40,7 +45,9 @@ def define_hparam_flags(flag_values=FLAGS) -> None:
                         "Comma-separated name=value pairs, lists in brackets: "
                         "'categories=[bee,bus],re_scale=0.3'.", flag_values=flag_values)
     for name, default in hparams_lib.HParams().values().items():
-        define_flag_for_default(name, default, f"hparam {name} (default {default!r}).",
+        allowed = hparams_lib.HPARAM_RANGES.get(name)
+        limits = f"; allowed: {allowed.describe(name)}" if allowed else ""
+        define_flag_for_default(name, default, f"hparam {name} (default {default!r}{limits}).",
                                 flag_values=flag_values)
 
 

@@ -9,9 +9,10 @@ the last fields of `HParams` and are documented in README's "Differences from up
 import copy
 import dataclasses
 import json
+import math
 import os
 import tempfile
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 from sketchgloc_tf2.errors import SketchConfigError
 
@@ -22,6 +23,9 @@ DS2 = [
 ]
 DS3 = ["pig", "bee", "flower", "bus", "giraffe", "car", "cat", "horse"]
 DATASETS = {1: DS1, 2: DS2, 3: DS3}
+CELL_TYPES = ("lstm", "layer_norm", "hyper")
+COMPUTED_HPARAMS = ("max_seq_len", "max_stroke_len", "max_strokes_num",
+                    "normalizing_scale_factor")
 
 
 @dataclasses.dataclass
@@ -30,6 +34,8 @@ class HParams:
 
     Upstream-dead names (`num_steps` aside, which the port honours as an upper bound) are kept so
     that old configs and command lines parse; README lists which ones have no effect.
+    Every instance is validated on creation (`validate`, ranges in `HPARAM_RANGES`), so a bad
+    value is reported when it is parsed, before any data is loaded.
     """
 
     categories: list = dataclasses.field(default_factory=lambda: list(DS3))
@@ -73,12 +79,33 @@ class HParams:
     lr_decay: bool = False
     seed: int = 9001
 
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks every hparam's type and range (see `HPARAM_RANGES`).
+
+        Raises:
+            SketchConfigError: one line naming the first bad hparam, its value and the range.
+        """
+        for field in dataclasses.fields(self):
+            name, value = field.name, getattr(self, field.name)
+            _check_type(name, value, field.type)
+            allowed = HPARAM_RANGES.get(name)
+            if allowed is not None and not allowed.accepts(value):
+                raise SketchConfigError(
+                    f"hparam {name}={value!r} is out of range; allowed: {allowed.describe(name)}")
+
     def values(self) -> dict:
         """Returns a deep copy of all hparams as a plain dict (upstream `HParams.values()`)."""
         return copy.deepcopy(dataclasses.asdict(self))
 
     def replace(self, **changes) -> "HParams":
-        """Returns a copy with `changes` applied (unknown names raise `SketchConfigError`)."""
+        """Returns a copy with `changes` applied.
+
+        Raises:
+            SketchConfigError: an unknown name, or a value of the wrong type or out of range.
+        """
         unknown = sorted(set(changes) - set(field_names()))
         if unknown:
             raise SketchConfigError(_unknown_message(unknown))
@@ -96,6 +123,114 @@ class HParams:
             use_output_dropout=False,
             is_training=False,
         )
+
+
+class Range(NamedTuple):
+    """The allowed values of one hparam: a predicate and its wording for error messages.
+
+    Attributes:
+        accepts: value -> bool.
+        wording: the condition, with `{}` where the name goes (e.g. `"{} >= 1"`).
+    """
+
+    accepts: Callable[[Any], bool]
+    wording: str
+
+    def describe(self, name: str) -> str:
+        """The condition for `name`, e.g. `batch_size >= 1`."""
+        return self.wording.format(name)
+
+
+def _at_least(low) -> Range:
+    return Range(lambda value: value >= low, f"{{}} >= {low}")
+
+
+def _above(low) -> Range:
+    return Range(lambda value: value > low, f"{{}} > {low}")
+
+
+def _probability() -> Range:
+    return Range(lambda value: 0 < value <= 1, "0 < {} <= 1")
+
+
+def _computed_size() -> Range:
+    return Range(lambda value: value == -1 or value >= 1,
+                 "{} >= 1, or -1 (computed from the data)")
+
+
+def _categories(value) -> bool:
+    names = [name.strip() for name in value]
+    return bool(names) and all(names) and len(set(names)) == len(names)
+
+
+HPARAM_RANGES = {
+    "categories": Range(_categories, "a non-empty list of distinct, non-empty names"),
+    "num_steps": _at_least(1),
+    "re_scale": _at_least(0),
+    "save_every": _at_least(1),
+    "dec_rnn_size": _at_least(1),
+    "enc_model": Range(lambda value: value in CELL_TYPES, "one of " + ", ".join(CELL_TYPES)),
+    "enc_rnn_size": _at_least(1),
+    "dec_model": Range(lambda value: value in CELL_TYPES, "one of " + ", ".join(CELL_TYPES)),
+    "max_seq_len": _computed_size(),
+    "max_stroke_len": _computed_size(),
+    "max_strokes_num": _computed_size(),
+    "z_size": _at_least(1),
+    "batch_size": _at_least(1),
+    "num_mixture": _at_least(1),
+    "learning_rate": _above(0),
+    "decay_rate": _probability(),
+    "min_learning_rate": _at_least(0),
+    "grad_clip": _above(0),
+    "de_weight": _at_least(0),
+    "recurrent_dropout_prob": _probability(),
+    "input_dropout_prob": _probability(),
+    "output_dropout_prob": _probability(),
+    "random_scale_factor": Range(lambda value: 0 <= value < 1, "0 <= {} < 1"),
+    "augment_stroke_prob": Range(lambda value: 0 <= value <= 1, "0 <= {} <= 1"),
+    "png_scale_ratio": _above(0),
+    "png_rotate_angle": Range(lambda value: True, "any finite number"),
+    "png_translate_dist": _at_least(0),
+    "png_width": _at_least(1),
+    "num_sub": _at_least(1),
+    "num_per_category": _at_least(1),
+    "normalizing_scale_factor": Range(lambda value: value == -1 or value > 0,
+                                      "{} > 0, or -1 (computed from the data)"),
+    "num_mixture_components": _at_least(1),
+    "seed": Range(lambda value: 0 <= value < 2 ** 32, "0 <= {} < 2**32"),
+}
+
+
+def _check_type(name: str, value: Any, declared: type) -> None:
+    """Raises `SketchConfigError` unless `value` is of the hparam's declared type (an int is a
+    float too; a float must be finite)."""
+    if declared is bool:
+        expected, ok = "true or false", isinstance(value, bool)
+    elif declared is int:
+        expected, ok = "an integer", isinstance(value, int) and not isinstance(value, bool)
+    elif declared is float:
+        expected = "a finite number"
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+              and math.isfinite(value))
+    elif declared is str:
+        expected, ok = "a string", isinstance(value, str)
+    else:
+        expected = "a list of names"
+        ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+    if not ok:
+        raise SketchConfigError(f"hparam {name}={value!r} must be {expected}")
+
+
+def differences(old: HParams, new: HParams, names=None) -> dict:
+    """The hparams whose values differ, as `{name: (old value, new value)}`, in field order.
+
+    Args:
+        old, new: the two hparams.
+        names: compare only these names (default: all).
+    """
+    old_values, new_values = old.values(), new.values()
+    return {name: (old_values[name], new_values[name]) for name in field_names()
+            if (names is None or name in names) and old_values[name] != new_values[name]}
 
 
 def field_names() -> list:
@@ -221,9 +356,14 @@ def load_config(path: str) -> HParams:
             values = json.load(handle)
     except FileNotFoundError:
         raise SketchConfigError(f"{path}: no model_config.json there") from None
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise SketchConfigError(f"{path}: not valid JSON ({error})") from None
-    return from_dict(values)
+    if not isinstance(values, dict):
+        raise SketchConfigError(f"{path}: expected a JSON object of hparams")
+    try:
+        return from_dict(values)
+    except SketchConfigError as error:
+        raise SketchConfigError(f"{path}: {error}") from None
 
 
 def atomic_write_text(path: str, text: str) -> None:

@@ -75,3 +75,87 @@ def test_missing_config_names_path(tmp_path):
 def test_eval_copy_turns_dropout_off():
     evaluation = hparams_lib.HParams().eval_copy()
     assert not evaluation.use_recurrent_dropout and not evaluation.is_training
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("batch_size=0", "hparam batch_size=0 is out of range; allowed: batch_size >= 1"),
+    ("enc_rnn_size=-4", "hparam enc_rnn_size=-4 is out of range; allowed: enc_rnn_size >= 1"),
+    ("dec_rnn_size=0", "allowed: dec_rnn_size >= 1"),
+    ("z_size=0", "hparam z_size=0 is out of range; allowed: z_size >= 1"),
+    ("num_per_category=0", "hparam num_per_category=0 is out of range; allowed: "
+                           "num_per_category >= 1"),
+    ("num_per_category=-1", "hparam num_per_category=-1 is out of range"),
+    ("num_mixture_components=0", "hparam num_mixture_components=0 is out of range; allowed: "
+                                 "num_mixture_components >= 1"),
+    ("num_mixture=0", "allowed: num_mixture >= 1"),
+    ("recurrent_dropout_prob=0", "hparam recurrent_dropout_prob=0.0 is out of range; allowed: "
+                                 "0 < recurrent_dropout_prob <= 1"),
+    ("input_dropout_prob=1.5", "allowed: 0 < input_dropout_prob <= 1"),
+    ("output_dropout_prob=-0.1", "allowed: 0 < output_dropout_prob <= 1"),
+    ("re_scale=-0.1", "hparam re_scale=-0.1 is out of range; allowed: re_scale >= 0"),
+    ("learning_rate=0", "allowed: learning_rate > 0"),
+    ("min_learning_rate=-1e-5", "allowed: min_learning_rate >= 0"),
+    ("decay_rate=0", "allowed: 0 < decay_rate <= 1"),
+    ("decay_rate=1.01", "allowed: 0 < decay_rate <= 1"),
+    ("grad_clip=0", "allowed: grad_clip > 0"),
+    ("num_steps=0", "allowed: num_steps >= 1"),
+    ("save_every=0", "allowed: save_every >= 1"),
+    ("png_width=0", "allowed: png_width >= 1"),
+    ("random_scale_factor=1", "allowed: 0 <= random_scale_factor < 1"),
+    ("augment_stroke_prob=2", "allowed: 0 <= augment_stroke_prob <= 1"),
+    ("max_seq_len=0", "allowed: max_seq_len >= 1, or -1 (computed from the data)"),
+    ("normalizing_scale_factor=0", "allowed: normalizing_scale_factor > 0, or -1"),
+    ("seed=-1", "allowed: 0 <= seed < 2**32"),
+    ("enc_model=gru", "hparam enc_model='gru' is out of range; allowed: one of lstm, "
+                      "layer_norm, hyper"),
+    ("dec_model=LSTM", "hparam dec_model='LSTM' is out of range"),
+    ("categories=[]", "hparam categories=[] is out of range; allowed: a non-empty list"),
+    ("categories=[bee,bee]", "distinct"),
+    ("learning_rate=nan", "hparam learning_rate=nan must be a finite number"),
+    ("grad_clip=inf", "hparam grad_clip=inf must be a finite number"),
+])
+def test_out_of_range_hparams_are_one_line_errors(spec, message):
+    with pytest.raises(SketchConfigError) as error:
+        hparams_lib.HParams().parse(spec)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("values", [
+    dict(recurrent_dropout_prob=1.0, input_dropout_prob=1, decay_rate=1.0),
+    dict(re_scale=0.0, min_learning_rate=0.0, augment_stroke_prob=0.0, random_scale_factor=0),
+    dict(batch_size=1, enc_rnn_size=1, dec_rnn_size=1, z_size=1, num_per_category=1),
+    dict(max_seq_len=-1, max_stroke_len=1, normalizing_scale_factor=-1.0, seed=0),
+])
+def test_boundary_values_are_accepted(values):
+    assert hparams_lib.HParams().replace(**values).values().items() >= values.items()
+
+
+def test_constructor_and_types_are_checked():
+    with pytest.raises(SketchConfigError, match=r"hparam batch_size=0 is out of range"):
+        hparams_lib.HParams(batch_size=0)
+    with pytest.raises(SketchConfigError, match=r"hparam batch_size='8' must be an integer"):
+        hparams_lib.HParams(batch_size="8")
+    with pytest.raises(SketchConfigError, match=r"hparam lr_decay=1 must be true or false"):
+        hparams_lib.HParams(lr_decay=1)
+    with pytest.raises(SketchConfigError, match=r"hparam categories='bee' must be a list"):
+        hparams_lib.HParams(categories="bee")
+
+
+def test_out_of_range_config_names_the_file(tmp_path):
+    path = tmp_path / "model_config.json"
+    values = hparams_lib.HParams().values()
+    values["z_size"] = 0
+    path.write_text(json.dumps(values))
+    with pytest.raises(SketchConfigError, match=rf"^{path}: hparam z_size=0 is out of range"):
+        hparams_lib.load_config(str(path))
+    path.write_text("[1, 2]")
+    with pytest.raises(SketchConfigError, match="expected a JSON object"):
+        hparams_lib.load_config(str(path))
+
+
+def test_differences_lists_changed_hparams_in_order():
+    old = hparams_lib.HParams()
+    new = old.replace(z_size=8, batch_size=4, categories=["bee"])
+    assert hparams_lib.differences(old, new) == {
+        "categories": (old.categories, ["bee"]), "z_size": (128, 8), "batch_size": (100, 4)}
+    assert hparams_lib.differences(old, new, ("z_size",)) == {"z_size": (128, 8)}

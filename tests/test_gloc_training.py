@@ -10,7 +10,7 @@ import pytest
 
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2 import training
-from sketchgloc_tf2.data import synthetic
+from sketchgloc_tf2.data import pipeline, synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(enc_rnn_size=8, dec_rnn_size=16, dec_model="lstm", z_size=4, batch_size=8,
@@ -41,6 +41,17 @@ def test_learning_rate_is_upstream_constant_unless_decay():
     assert float(constant(1000)) == float(constant(0))
     decaying = training.UpstreamLearningRate(1e-3, 1e-5, 0.9, decay=True)
     assert float(decaying(10)) < float(decaying(0)) < 1e-3
+
+
+def test_progress_bar_is_plain_unless_stdout_is_a_terminal(tmp_path):
+    class Terminal:
+        def isatty(self):
+            return True
+
+    with open(tmp_path / "log.txt", "w") as log_file:
+        assert training.progress_bar_verbosity(True, log_file) == 2
+        assert training.progress_bar_verbosity(False, log_file) == 0
+    assert training.progress_bar_verbosity(True, Terminal()) == 1
 
 
 def test_resume_continues_the_same_loss_curve(demo_dir, tmp_path):
@@ -80,9 +91,10 @@ def test_non_finite_loss_stops_and_keeps_checkpoints(demo_dir, tmp_path):
 
 
 def test_early_stopping_after_five_flat_validations(demo_dir, tmp_path, monkeypatch):
-    trainer = training.start_run(demo_dir, str(tmp_path / "run"),
-                                 tiny_hparams(batch_size=40, num_steps=10 ** 6),
-                                 save_state_steps=0, verbose=False)
+    # Built without start_run: a batch of 40 is larger than the valid split start_run checks.
+    prepared = pipeline.prepare_data(demo_dir, tiny_hparams(batch_size=40, num_steps=10 ** 6))
+    trainer = training.Trainer(prepared, str(tmp_path / "run"), save_state_steps=0,
+                               verbose=False)
     monkeypatch.setattr(trainer, "evaluate", lambda batcher: 1.0)
     progress = trainer.run()
     per_epoch = trainer.train_batcher.num_train_batches(40)
@@ -112,6 +124,7 @@ def test_train_py_trains_stops_and_resumes(demo_dir, tmp_path):
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "Done: 6 steps" in finished.stdout
+    assert "\x1b[" not in finished.stdout and "\r" not in finished.stdout
     config = hparams_lib.load_config(str(log_root / "model_config.json"))
     assert config.categories == ["circle", "star"] and config.max_seq_len > 0
     assert config.normalizing_scale_factor > 0 and config.num_steps == 6
