@@ -44,7 +44,6 @@ OBJECTIVE = "val_loss"
 PROJECT_NAME = "sketchgloc"
 BEST_DIR = "best"
 TRIAL_FILE = "trial.json"
-COMPUTED_HPARAMS = ("max_seq_len", "max_stroke_len", "max_strokes_num", "normalizing_scale_factor")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +127,7 @@ class SketchGlocTuner(keras_tuner.Tuner):
         try:
             trainer = training.start_run(
                 self.data_dir, self.get_trial_dir(trial.trial_id), hparams, save_state_steps=0,
-                verbose=False, strategy=self.strategy, pictures=False)
+                verbose=False, strategy=self.strategy, pictures=False, overwrite=True)
             progress = trainer.run()
         except training.TrainingDivergedError as error:
             raise keras_tuner.errors.FailedTrialError(str(error)) from error
@@ -186,7 +185,7 @@ def hparams_argument(hparams: hparams_lib.HParams) -> str:
     defaults = hparams_lib.HParams().values()
     pairs = []
     for name, value in hparams.values().items():
-        if value == defaults[name] or name in COMPUTED_HPARAMS:
+        if value == defaults[name] or name in hparams_lib.COMPUTED_HPARAMS:
             continue
         text = f"[{','.join(map(str, value))}]" if isinstance(value, list) else str(value)
         pairs.append(f"{name}={text}")
