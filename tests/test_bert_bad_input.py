@@ -23,6 +23,7 @@ from bert_tf2 import export, training
 from bert_tf2.data import memmap
 from bert_tf2.errors import BertCheckpointError, BertConfigError, BertDataError, BertError
 from bert_tf2.model import build_model
+from flags import bert_export
 from test_bert_training import _config, write_memmaps
 
 DEFAULT_CONFIG = pathlib.Path(config_lib.__file__).parent / "configs" / "sketch_transformer.yml"
@@ -185,7 +186,7 @@ def test_malicious_yaml_runs_nothing(tmp_path, checkpoint_template, tag, reader)
         elif reader == "load_checkpoint":
             checkpoint_lib.load_checkpoint(str(directory))
         else:
-            export.main([str(directory), str(tmp_path / "export")])
+            bert_export.main([str(directory), str(tmp_path / "export")])
     _assert_one_line(caught.value, str(config_path), "forbidden YAML tag", tag, "line 1")
     assert not marker.exists()
     assert not (tmp_path / "export").exists()
