@@ -20,7 +20,7 @@ from bert_tf2 import __main__ as cli
 from bert_tf2 import checkpoint as checkpoint_lib
 from bert_tf2 import config as config_lib
 from bert_tf2 import export, training
-from bert_tf2.data import memmap
+from bert_tf2.data import memmap_format
 from bert_tf2.errors import BertCheckpointError, BertConfigError, BertDataError, BertError
 from bert_tf2.model import build_model
 from flags import bert_export
@@ -307,7 +307,7 @@ def test_continue_recovers_a_killed_save(tmp_path, trained_run):
 # ----------------------------------------------------------------------- data vs heads
 
 def _shifted_offsets(change):
-    original = memmap.read_offsets
+    original = memmap_format.read_offsets
 
     def read(path):
         offsets = original(path)
@@ -338,7 +338,7 @@ def test_data_mismatch_fails_before_training(trained_run, monkeypatch, case, cha
                                              error, needles):
     root, _, _ = trained_run
     if offsets is not None:
-        monkeypatch.setattr(memmap, "read_offsets", _shifted_offsets(offsets))
+        monkeypatch.setattr(memmap_format, "read_offsets", _shifted_offsets(offsets))
     path = _config(root, f"data_{case}", **changes)
     with pytest.raises(error) as caught:
         training.Trainer(config_lib.load_config(path)).train()

@@ -12,7 +12,7 @@ from bert_tf2 import __main__ as cli
 from bert_tf2 import config as config_lib
 from bert_tf2 import training
 from bert_tf2.convert import export_state_dicts
-from bert_tf2.data import memmap
+from bert_tf2.data import memmap_builder
 
 DEFAULT_CONFIG = pathlib.Path(config_lib.__file__).parent / "configs" / "sketch_transformer.yml"
 
@@ -43,7 +43,7 @@ def write_memmaps(root):
         path = root / f"{name}.npz"
         np.savez(path, **splits)
         paths.append(str(path))
-    memmap.build_memmaps(paths, str(root / "data"))
+    memmap_builder.build_memmaps(paths, str(root / "data"))
 
 
 @pytest.fixture(scope="module")
