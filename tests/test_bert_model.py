@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf2.convert import export_state_dicts
+from bert_tf2.state_dicts import export_state_dicts
 from bert_tf2.errors import BertConfigError
 from bert_tf2.heads import MaskRecHead, SketchClsInputHead, SketchRetrievalHead, build_heads
 from bert_tf2.layers.attention import SketchSelfAttention, attention_bias
