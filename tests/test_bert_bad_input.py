@@ -16,13 +16,14 @@ import numpy as np
 import pytest
 import yaml
 
-from bert_tf2 import __main__ as cli
+from flags import bert_main as cli
 from bert_tf2 import checkpoint as checkpoint_lib
 from bert_tf2 import config as config_lib
-from bert_tf2 import export, training
+from bert_tf2 import training
 from bert_tf2.data import memmap_format
 from bert_tf2.errors import BertCheckpointError, BertConfigError, BertDataError, BertError
 from bert_tf2.model import build_model
+from bert_tf2 import optimizer_state
 from flags import bert_export
 from test_bert_training import _config, write_memmaps
 
@@ -252,7 +253,7 @@ def _bad_yaml(directory, _):
 
 
 def _garbage_optimizer(directory, _):
-    (directory / training.OPTIMIZER_FILE).write_bytes(b"PK\x03\x04garbage")
+    (directory / optimizer_state.OPTIMIZER_FILE).write_bytes(b"PK\x03\x04garbage")
     _rehash(directory)
 
 
@@ -264,7 +265,7 @@ DAMAGE_CASES = [
     ("empty_metadata", _empty_metadata, checkpoint_lib.METADATA_FILE, "not JSON"),
     ("missing_config", _missing_config, checkpoint_lib.CONFIG_FILE, "not found"),
     ("bad_yaml", _bad_yaml, checkpoint_lib.CONFIG_FILE, "not valid YAML"),
-    ("garbage_optimizer", _garbage_optimizer, training.OPTIMIZER_FILE, "cannot be read"),
+    ("garbage_optimizer", _garbage_optimizer, optimizer_state.OPTIMIZER_FILE, "cannot be read"),
 ]
 
 
