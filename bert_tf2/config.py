@@ -24,12 +24,12 @@ import dataclasses
 import difflib
 import math
 import os
-import tempfile
 
 import yaml
 from absl import logging
 
 from bert_tf2.errors import BertConfigError
+from sketch_common.atomic_io import write_text
 
 # Keys introduced by this port (not in the original YAML files), with their defaults. They select
 # fixes of upstream behaviour (spec §7) or options the original did not have.
@@ -244,18 +244,8 @@ class Config:
         return copy.deepcopy(self._values)
 
     def save(self, path: str) -> None:
-        """Writes the config as YAML atomically (temporary file in the same folder + rename)."""
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        handle, tmp_path = tempfile.mkstemp(dir=directory, suffix=".yml.tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                yaml.safe_dump(self._values, stream, default_flow_style=None, sort_keys=False)
-            os.replace(tmp_path, path)
-        except BaseException:
-            if os.path.exists(tmp_path):
-                os.remove(tmp_path)
-            raise
+        """Writes the config as YAML atomically (`sketch_common.atomic_io.write_text`)."""
+        write_text(path, yaml.safe_dump(self._values, default_flow_style=None, sort_keys=False))
 
     def __repr__(self):
         return f"Config({self._values!r})"
