@@ -6,6 +6,16 @@ import setuptools
 
 HERE = pathlib.Path(__file__).parent
 
+# Sketch-BERT command-line tools (`flags/bert_*.py`; each `run()` is the tool's entry point).
+BERT_CONSOLE_SCRIPTS = [
+    "sketch-bert = flags.bert_main:run",
+    "sketch-bert-export = flags.bert_export:run",
+    "sketch-bert-convert = flags.bert_convert:run",
+    "sketch-bert-memmap = flags.bert_memmap:run",
+    "sketch-bert-parity = flags.bert_parity:run",
+    "sketch-bert-tune = flags.bert_tune:run",
+]
+
 
 def _requirements():
     lines = (HERE / "requirements.txt").read_text().splitlines()
@@ -31,5 +41,6 @@ setuptools.setup(
         "torch": ["torch>=2.1"],
         "test": ["pytest>=8.0"],
     },
+    entry_points={"console_scripts": BERT_CONSOLE_SCRIPTS},
     license="Apache-2.0",
 )

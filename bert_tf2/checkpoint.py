@@ -27,6 +27,7 @@ import tempfile
 from bert_tf2.config import load_config
 from bert_tf2.errors import BertCheckpointError, BertConfigError
 from bert_tf2.model import build_model
+from bert_tf2.state_dicts import export_state_dicts, import_state_dicts
 
 CONFIG_FILE = "config.yml"
 WEIGHTS_FILE = "model.weights.h5"
@@ -194,7 +195,7 @@ def load_checkpoint(directory, config=None, fix_token_row_typo=True):
             and filled from the checkpoint through the original-layout mapping, so a different
             token layout (e.g. fine-tuning `sketchclsinput` from a `maskrec` checkpoint) gets
             the position rows re-aligned and heads missing from the checkpoint keep their init.
-        fix_token_row_typo: see `bert_tf2.convert.remap_position_rows`.
+        fix_token_row_typo: see `bert_tf2.state_dicts.remap_position_rows`.
 
     Returns:
         `(config, model)`.
@@ -203,8 +204,6 @@ def load_checkpoint(directory, config=None, fix_token_row_typo=True):
         BertCheckpointError: missing, damaged or mismatched files (`check_checkpoint`), a
             config that does not load, or weights that do not fit the config.
     """
-    from bert_tf2.convert import export_state_dicts, import_state_dicts
-
     check_checkpoint(directory)
     config_path = os.path.join(directory, CONFIG_FILE)
     weights_path = os.path.join(directory, WEIGHTS_FILE)

@@ -24,12 +24,12 @@ import dataclasses
 import difflib
 import math
 import os
-import tempfile
 
 import yaml
 from absl import logging
 
 from bert_tf2.errors import BertConfigError
+from sketch_common.atomic_io import write_text
 
 # Keys introduced by this port (not in the original YAML files), with their defaults. They select
 # fixes of upstream behaviour (spec §7) or options the original did not have.
@@ -244,18 +244,8 @@ class Config:
         return copy.deepcopy(self._values)
 
     def save(self, path: str) -> None:
-        """Writes the config as YAML atomically (temporary file in the same folder + rename)."""
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        handle, tmp_path = tempfile.mkstemp(dir=directory, suffix=".yml.tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                yaml.safe_dump(self._values, stream, default_flow_style=None, sort_keys=False)
-            os.replace(tmp_path, path)
-        except BaseException:
-            if os.path.exists(tmp_path):
-                os.remove(tmp_path)
-            raise
+        """Writes the config as YAML atomically (`sketch_common.atomic_io.write_text`)."""
+        write_text(path, yaml.safe_dump(self._values, default_flow_style=None, sort_keys=False))
 
     def __repr__(self):
         return f"Config({self._values!r})"
@@ -432,6 +422,99 @@ KEY_RULES = {
     "seed": Rule("int", low=0, high=2 ** 32 - 1),
     **{key: IGNORED for key in UNUSED_KEYS},
 }
+
+# One line of help per key of `KEY_RULES` (`python -m bert_tf2 train --help` lists them).
+KEY_HELP = {
+    "trainer": "trainer name; part of the output folder <log_root>/<trainer>/<log_dir>",
+    "batch_size": "sketches per training / validation batch",
+    "num_iterations": "only logged upstream; a limit with stop_at_num_iterations: True",
+    "num_epoch": "passes over the training split (len(train) // batch_size iterations each)",
+    "learning_rate": "Adam learning rate (betas 0.9/0.999, eps 1e-8; no schedule, as upstream)",
+    "task_types": "tasks (heads): maskrec (pre-training), sketchclsinput, sketchretrieval",
+    "get_type": "single sketches, or triplet (anchor, positive, negative; sketchretrieval)",
+    "mask_task_type": "masking scheme: task, single or full (upstream's choices)",
+    "load_pretrained": "scratch, continue (same run, counters restored) or pretrained",
+    "which_pretrained": "what to restore: enc_net, enc_opt, task_net, task_opt",
+    "restore_checkpoint_path": "checkpoint directory (native) or .pth.tar to restore from",
+    "dataset": "data set type; only quickdraw_memmap is ported",
+    "num_display_samples": "validation sketches drawn in the TensorBoard image (maskrec)",
+    "shuffle_val": "shuffle the validation split",
+    "sum_path": "memmap_sum.txt of the memmaps (python -m bert_tf2.data.memmap)",
+    "offset_path": "offsets file of the memmaps",
+    "cls_limit_path": "file of class names to keep ('' = all classes)",
+    "mode": "split read by the training loader",
+    "max_length": "L: sketch rows per example, start row included (the special-token rows "
+                  "come on top: the encoder's num_positions = L + tokens)",
+    "max_size": "upstream's [width, height] of rasterised sketches",
+    "mask_prob": "probability that a row is masked (maskrec)",
+    "limit": "offsets are clipped to +-limit before normalisation",
+    "stroke_type": "row format: stroke-5 or stroke-3 (stroke-discrete is not ported)",
+    "input_is_complete": "memmap rows already end with the end row (skip appending it)",
+    "max_cls_cache": "open memmap files kept per split",
+    "normalization_type": "max_scale, var_scale or global_scale normalisation of offsets",
+    "max_scale_factor": "target size of max_scale normalisation",
+    "each_max_samples": "training sketches per class (first N of the split)",
+    "each_val_samples": "validation sketches per class (first N of the split)",
+    "print_every": "log training losses every N iterations",
+    "log_dir": "run name under <log_root>/<trainer>/",
+    "checkpoint_every": "validate and write latest/ (+ best/) every N iterations",
+    "save_model_every": "write iter_<t>/ every N iterations",
+    "layers_setting": "transformer layers, one [heads, hidden, intermediate] per layer",
+    "input_dim": "width of an input row: 5 (stroke-5) or 3 (stroke-3)",
+    "cls_dim": "number of classes of the sketchclsinput head",
+    "rel_feat_dim": "width of the sketchretrieval features",
+    "embed_layers_setting": "[E, ...]: point-embedding width, then refine-stack widths",
+    "rel_layers_setting": "hidden widths of the retrieval head",
+    "cls_layers_setting": "hidden widths of the classification head",
+    "rec_layers_setting": "hidden widths of the reconstruction head",
+    "sketch_embed_type": "point embedding; only linear is ported",
+    "model_type": "albert (one layer shared by all depths) or bert (independent layers)",
+    "position_type": "position embedding: learn, sin or none",
+    "segment_type": "learn adds a learned stroke-segment embedding; none disables it",
+    "attention_norm_type": "only LN works (upstream's batch-norm options are broken, B44)",
+    "inter_activation": "feed-forward activation: gelu (exact) or relu",
+    "attention_dropout_prob": "DROP rate (not a keep probability, as torch nn.Dropout) of the "
+                              "attention probabilities",
+    "hidden_dropout_prob": "DROP rate (not a keep probability) after the attention output",
+    "output_dropout_prob": "DROP rate (not a keep probability) after the feed-forward output",
+    "triplet_margin": "margin of the triplet loss",
+    "mask_axis_weight": "weight of the masked-offset loss",
+    "rec_axis_weight": "weight of the unmasked-offset loss",
+    "mask_type_weight": "weight of the masked pen-state loss",
+    "rec_type_weight": "weight of the unmasked pen-state loss",
+    "prediction_weight": "weight of the classification loss",
+    "triplet_weight": "weight of the triplet loss",
+    "dropout_in_eval": "port key: True evaluates with dropout on, as upstream (B11)",
+    "max_val_batches": "port key: cap on validation batches (0 = whole split, B12)",
+    "eval_split": "port key: split evaluated by test and periodic validation (B31)",
+    "legacy_offsets": "port key: as_is or fix the train rows leaked into upstream-built "
+                      "valid/test memmaps (B1)",
+    "always_mask_end": "port key: always mask the pen state of the last real row (B8)",
+    "stop_at_num_iterations": "port key: stop after num_iterations iterations (B13)",
+    "log_root": "port key: root of checkpoints and TensorBoard events",
+    "seed": "port key: seed of the data pipeline and of weight initialisation",
+    **{key: f"accepted but ignored: {reason}" for key, reason in UNUSED_KEYS.items()},
+}
+
+
+def _rule_text(rule: "Rule") -> str:
+    if rule.choices:
+        return "one of " + "|".join(rule.choices)
+    if rule.kind in ("int", "float") and (rule.low is not None or rule.high is not None):
+        low = "" if rule.low is None else f"{rule.low} {'<' if rule.low_open else '<='} "
+        high = "" if rule.high is None else f" {'<' if rule.high_open else '<='} {rule.high}"
+        return f"{rule.kind}, {low}value{high}"
+    return rule.kind
+
+
+def keys_help() -> str:
+    """Every config key with its type / range, its default (port keys) and its help line."""
+    lines = []
+    for key, rule in KEY_RULES.items():
+        default = f"; default {PORT_DEFAULTS[key]!r}" if key in PORT_DEFAULTS else ""
+        lines.append(f"  --{key}  ({_rule_text(rule)}{default})\n      {KEY_HELP[key]}")
+    return "\n".join(lines)
+
 
 def unknown_key_message(key: str, where: str) -> str:
     """'unknown config key ... (did you mean ...?)' for a key that is not in `KEY_RULES`."""

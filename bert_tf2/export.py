@@ -3,7 +3,7 @@
     python -m bert_tf2.export CHECKPOINT_DIR EXPORT_BASE [--version N]
 
 writes `EXPORT_BASE/N/` (N = the next free version number unless given) through a hidden
-temporary folder renamed at the end, like `sketchgloc_tf2.export`. The signatures take raw
+temporary folder renamed at the end (`sketch_common.serving.write_version`). The signatures take raw
 stroke-3 sketches and need only TensorFlow to load. Sizes: B sketches, P rows per padded
 sketch, H = hidden size, C = `cls_dim`, F = `rel_feat_dim`.
 
@@ -31,11 +31,10 @@ not normalised (upstream ranks them by squared Euclidean distance).
 Signature input shapes are left open (`saved_model_cli show` prints `unknown_rank`) so that a
 malformed request reaches the in-graph checks: bad requests (wrong rank or width, lengths outside
 [0, P], NaN or infinite values, pen flags other than 0 / 1) fail with an `InvalidArgumentError`
-naming the problem (`sketchgloc_tf2.export.check_sketch_batch`, shared by both exports).
+naming the problem (`sketch_common.serving.check_sketch_batch`, shared by both exports).
 `assets.extra/export_info.json` records the options and which embedding was exported.
 """
 
-import argparse
 import json
 import os
 
@@ -46,10 +45,10 @@ import tensorflow as tf
 from bert_tf2.checkpoint import load_checkpoint
 from bert_tf2.data.masking import CLS_TOKEN_VALUE, RETRIEVAL_TOKEN_VALUE
 from bert_tf2.data.transform import FIRST_STROKE_SEGMENT, SEGMENT_PADDING
-from bert_tf2.errors import BertConfigError, BertError
+from bert_tf2.errors import BertConfigError
 from bert_tf2.heads import prefix_token_flags
-from sketchgloc_tf2.errors import run_tool
-from sketchgloc_tf2.export import INFO_FILE, check_sketch_batch, write_version
+from sketch_common.atomic_io import write_text
+from sketch_common.serving import INFO_FILE, check_export_base, check_sketch_batch, write_version
 
 SUPPORTED_STROKE_TYPES = ("stroke-5", "stroke-3")
 
@@ -221,29 +220,33 @@ def export_model(model, config, export_base: str, version=None) -> str:
 
     def write(folder):
         graph.archive().write_out(folder, verbose=False)
-        os.makedirs(os.path.join(folder, "assets.extra"), exist_ok=True)
-        with open(os.path.join(folder, INFO_FILE), "w", encoding="utf-8") as stream:
-            json.dump(graph.info(), stream, indent=1, default=list)
+        write_text(os.path.join(folder, INFO_FILE),
+                   json.dumps(graph.info(), indent=1, default=list))
 
-    return write_version(export_base, version, write, BertConfigError)
+    return write_version(export_base, version, write)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bert_tf2.export",
-        description="Export a Sketch-BERT checkpoint as a versioned TF Serving SavedModel.")
-    parser.add_argument("checkpoint_dir", help="native checkpoint directory (config.yml + "
-                        "model.weights.h5)")
-    parser.add_argument("export_base", help="model base path; the export goes to EXPORT_BASE/N")
-    parser.add_argument("--version", type=int, default=None,
-                        help="version number N (default: next free number)")
-    args = parser.parse_args(argv)
-    config, model = load_checkpoint(args.checkpoint_dir)
-    path = export_model(model, config, args.export_base, args.version)
-    names = ", ".join(ServingGraph(model, config).signatures())
-    print(f"wrote {path} (signatures {names}; serving_default = embed)")
-    return 0
+def export_checkpoint(checkpoint_dir: str, export_base: str, version=None) -> tuple:
+    """`python -m bert_tf2.export`: checks `export_base`, loads the checkpoint, exports it.
+
+    `export_base` is checked before the model is loaded, so a base that cannot hold versions
+    fails at once.
+
+    Returns:
+        `(export folder, signature names)`.
+
+    Raises:
+        ExportError: `export_base` is not a writable folder, or `version` is not positive or
+            exists already.
+        BertCheckpointError, BertConfigError: a checkpoint that does not load or export.
+    """
+    check_export_base(export_base)
+    config, model = load_checkpoint(checkpoint_dir)
+    path = export_model(model, config, export_base, version)
+    return path, list(ServingGraph(model, config).signatures())
 
 
 if __name__ == "__main__":
-    run_tool(main, (BertError, OSError))
+    from sketch_common.command_line import run_command_line
+
+    run_command_line("flags.bert_export")

@@ -36,13 +36,16 @@ class AffineHead(keras.layers.Layer):
 
     def __init__(self, hidden_dim, hidden_widths, output_dim, **kwargs):
         super().__init__(**kwargs)
-        self.hidden_dim = hidden_dim
-        self.hidden_widths = list(hidden_widths)
-        self.output_dim = output_dim
-        widths = [hidden_dim] + self.hidden_widths + [output_dim]
+        # === Layers ===
+        widths = [hidden_dim] + list(hidden_widths) + [output_dim]
         self.dense_layers = [
             torch_linear(units, fan_in, name=f"{self.torch_prefix}_{index}")
             for index, (fan_in, units) in enumerate(zip(widths[:-1], widths[1:]))]
+
+        # === Config ===
+        self.hidden_dim = hidden_dim
+        self.hidden_widths = list(hidden_widths)
+        self.output_dim = output_dim
 
     def build(self, input_shape):
         widths = [self.hidden_dim] + self.hidden_widths
@@ -86,6 +89,7 @@ class MaskRecHead(AffineHead):
 
     def __init__(self, hidden_dim, hidden_widths, output_dim, num_prefix_tokens=0, **kwargs):
         super().__init__(hidden_dim, hidden_widths, output_dim, **kwargs)
+        # === Config ===
         self.num_prefix_tokens = num_prefix_tokens
 
     def select_rows(self, hidden_states):
@@ -116,6 +120,7 @@ class PooledHead(AffineHead):
 
     def __init__(self, hidden_dim, hidden_widths, output_dim, pool_index=0, **kwargs):
         super().__init__(hidden_dim, hidden_widths, output_dim, **kwargs)
+        # === Config ===
         self.pool_index = pool_index
 
     def select_rows(self, hidden_states):

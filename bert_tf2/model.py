@@ -1,8 +1,13 @@
 """The Sketch-BERT encoder (`netE`) and the encoder + task-heads model.
 
-`build_model(config)` is the entry point: it reads the original YAML keys and returns a built
+The classes take explicit arguments (keras-hub's `BertBackbone` style: `# === Layers ===` /
+`# === Config ===`, `get_config` returns exactly the constructor arguments).
+`build_model(config)` is the one boundary from the YAML `Config` (original keys) to those
+arguments (`encoder_arguments`, `bert_tf2.heads.build_heads`): it returns a built
 `SketchBertModel` whose `encoder` mirrors the original `SketchTransformerModel` and whose `heads`
-are the task heads of `config.task_types`.
+are the task heads of `config.task_types`. Names: the YAML `max_length` is `L`, the sketch rows
+of an example (start row included); the encoder's `num_positions` is `T + L` with the `T`
+special-token rows.
 """
 
 import keras
@@ -24,7 +29,8 @@ class SketchBertEncoder(keras.Model):
         layers_setting: list of `[num_heads, hidden_dim, intermediate_dim]`, one per layer.
         embed_layers_setting: `[E, ...]` point-embedding width and refine-stack widths.
         input_dim: width of an input row (5 for stroke-5).
-        max_length: position-table rows = `config.max_length + T` (special tokens included).
+        num_positions: position-table rows `T + L`: the `T` special-token rows (0-2, see
+            `bert_tf2.heads.num_prefix_tokens`) plus the YAML `max_length` `L` of sketch rows.
         position_type: `'learn'`, `'sin'` or `'none'`.
         segment_type: `'learn'` adds a learned segment embedding; anything else disables it.
         inter_activation: `'gelu'` (exact) or `'relu'`.
@@ -48,11 +54,10 @@ class SketchBertEncoder(keras.Model):
         (`[B, S, I]`); for `output_attentions`: `attention_probabilities` (`[B, A, S, S]` each).
     """
 
-    def __init__(self, model_type, layers_setting, embed_layers_setting, input_dim, max_length,
+    def __init__(self, model_type, layers_setting, embed_layers_setting, input_dim, num_positions,
                  position_type="learn", segment_type="none", inter_activation="gelu",
                  attention_dropout_prob=0.0, hidden_dropout_prob=0.0, output_dropout_prob=0.0,
                  sketch_embed_type="linear", attention_norm_type="LN", **kwargs):
-        super().__init__(**kwargs)
         if sketch_embed_type != "linear":
             raise BertConfigError(
                 f"sketch_embed_type {sketch_embed_type!r} is not ported; use 'linear' (the "
@@ -61,11 +66,23 @@ class SketchBertEncoder(keras.Model):
             raise BertConfigError(
                 f"attention_norm_type {attention_norm_type!r} is not supported; use 'LN' (the "
                 "batch-norm options normalise the wrong axis upstream, spec B44)")
+        super().__init__(**kwargs)
+        # === Layers ===
+        # (attribute and layer names are the variable paths of `model.weights.h5`: keep them)
+        hidden_dim = layers_setting[0][1]
+        self.embedding = SketchEmbedding(
+            input_dim, list(embed_layers_setting), hidden_dim, num_positions, position_type,
+            segment_type, name="embedding")
+        self.encoder = SketchTransformerStack(
+            model_type, [list(entry) for entry in layers_setting], attention_dropout_prob,
+            hidden_dropout_prob, output_dropout_prob, inter_activation, name="encoder")
+
+        # === Config ===
         self.model_type = model_type
         self.layers_setting = [list(entry) for entry in layers_setting]
         self.embed_layers_setting = list(embed_layers_setting)
         self.input_dim = input_dim
-        self.max_length = max_length
+        self.num_positions = num_positions
         self.position_type = position_type
         self.segment_type = segment_type
         self.inter_activation = inter_activation
@@ -74,13 +91,7 @@ class SketchBertEncoder(keras.Model):
         self.output_dropout_prob = output_dropout_prob
         self.sketch_embed_type = sketch_embed_type
         self.attention_norm_type = attention_norm_type
-        self.hidden_dim = self.layers_setting[0][1]
-        self.embedding = SketchEmbedding(
-            input_dim, self.embed_layers_setting, self.hidden_dim, max_length, position_type,
-            segment_type, name="embedding")
-        self.encoder = SketchTransformerStack(
-            model_type, self.layers_setting, attention_dropout_prob, hidden_dropout_prob,
-            output_dropout_prob, inter_activation, name="encoder")
+        self.hidden_dim = hidden_dim  # derived: the width of the first layer
 
     def build(self, input_shape=None):
         self.embedding.build((None, None, self.input_dim))
@@ -114,7 +125,7 @@ class SketchBertEncoder(keras.Model):
         config.update(
             model_type=self.model_type, layers_setting=self.layers_setting,
             embed_layers_setting=self.embed_layers_setting, input_dim=self.input_dim,
-            max_length=self.max_length, position_type=self.position_type,
+            num_positions=self.num_positions, position_type=self.position_type,
             segment_type=self.segment_type, inter_activation=self.inter_activation,
             attention_dropout_prob=self.attention_dropout_prob,
             hidden_dropout_prob=self.hidden_dropout_prob,
@@ -122,6 +133,13 @@ class SketchBertEncoder(keras.Model):
             sketch_embed_type=self.sketch_embed_type,
             attention_norm_type=self.attention_norm_type)
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "max_length" in config:  # `.keras` files saved before `num_positions` (issue 11)
+            config["num_positions"] = config.pop("max_length")
+        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="bert_tf2")
@@ -199,14 +217,15 @@ def encoder_arguments(config):
         config: a `bert_tf2.config.Config` or a mapping with the original YAML keys.
 
     Returns:
-        dict of keyword arguments; `max_length` includes the special tokens of `task_types`.
+        dict of keyword arguments; `num_positions` = the YAML `max_length` (sketch rows L) plus
+        the special-token rows of `task_types`.
     """
     return dict(
         model_type=config["model_type"],
         layers_setting=[list(entry) for entry in config["layers_setting"]],
         embed_layers_setting=list(config["embed_layers_setting"]),
         input_dim=config["input_dim"],
-        max_length=config["max_length"] + num_prefix_tokens(config["task_types"]),
+        num_positions=config["max_length"] + num_prefix_tokens(config["task_types"]),
         position_type=config["position_type"],
         segment_type=config["segment_type"],
         inter_activation=config["inter_activation"],

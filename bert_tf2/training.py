@@ -39,216 +39,33 @@ XLA; validation runs on one device with the mirrored weights.
 
 import contextlib
 import functools
-import json
 import os
-import sys
-import tempfile
 import time
-import zipfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from tensorflow.core.framework import summary_pb2
 
 from bert_tf2 import checkpoint as checkpoint_lib
-from bert_tf2.convert import (ENCODER_STATE, checkpoint_task_types, export_state_dicts,
-                              import_state_dicts, model_parameters)
+from bert_tf2.convert import checkpoint_task_types
 from bert_tf2.data import pipeline
 from bert_tf2.errors import BertCheckpointError, BertConfigError
 from bert_tf2.losses import LossSettings, compute_losses
+from bert_tf2.metrics import best_metric, classification_topk, retrieval_metrics
 from bert_tf2.model import build_model
+from bert_tf2.optimizer_state import (OPTIMIZER_FILE, optimizer_arrays, restore_optimizer_state,
+                                      write_arrays)
 from bert_tf2.optimizers import TorchAdam
+from bert_tf2.pictures import reconstruction_grid
+from bert_tf2.state_dicts import ENCODER_STATE, export_state_dicts, import_state_dicts
 from bert_tf2.torch_checkpoint import load_torch_checkpoint
 from sketch_common import distribute
+from sketch_common.progress import progress_bar
+from sketch_common.tensorboard import hparams_summary_values, scalar_metadata
 
-OPTIMIZER_FILE = "optimizer.npz"
 LOAD_MODES = ("scratch", "continue", "pretrained")
 PRETRAINED_SELECTORS = ("enc_net", "enc_opt", "task_net", "task_opt")
-RETRIEVAL_TOPK = (1, 5, 10)
-CLASSIFICATION_TOPK = (1, 5)
-SELF_DISTANCE = 1e8
-RETRIEVAL_BLOCK = 1024
-
-
-def classification_topk(logits: np.ndarray, targets: np.ndarray, topk=CLASSIFICATION_TOPK):
-    """Fraction of samples whose target is among the k largest logits, for each k.
-
-    Args:
-        logits: [N, C] float.
-        targets: [N] int.
-
-    Returns:
-        {'accuracy_<k>': float in [0, 1]}.
-    """
-    order = np.argsort(-logits, axis=1, kind="stable")
-    hits = order == targets[:, None]
-    return {f"accuracy_{k}": float(hits[:, :k].any(axis=1).mean()) for k in topk}
-
-
-def retrieval_metrics(features: np.ndarray, labels: np.ndarray, topk=RETRIEVAL_TOPK):
-    """Sketch-to-sketch retrieval over one set (queries = gallery), upstream definitions.
-
-    Squared Euclidean distances, self-distance set to 1e8; `retrieval_<k>` = fraction of queries
-    with at least one same-class item among the k nearest; `map` = mean over queries of the
-    average precision over the ranks of the other items of the query's class (queries whose
-    class has no other item are left out instead of dividing by zero, B28).
-
-    Args:
-        features: [N, F] float.
-        labels: [N] int.
-
-    Returns:
-        {'retrieval_<k>': float, ..., 'map': float}.
-    """
-    features = features.astype(np.float64)
-    labels = np.asarray(labels)
-    count = len(labels)
-    squared = (features ** 2).sum(axis=1)
-    hits_at = {k: 0 for k in topk}
-    precisions = []
-    for start in range(0, count, RETRIEVAL_BLOCK):
-        rows = np.arange(start, min(start + RETRIEVAL_BLOCK, count))
-        distances = squared[rows, None] + squared[None, :] - 2.0 * features[rows] @ features.T
-        distances[np.arange(len(rows)), rows] = SELF_DISTANCE
-        order = np.argsort(distances, axis=1, kind="stable")
-        relevant = labels[order] == labels[rows, None]
-        relevant[order == rows[:, None]] = False
-        for k in topk:
-            hits_at[k] += int(relevant[:, :k].any(axis=1).sum())
-        ranks = np.arange(1, count + 1)
-        cumulative = np.cumsum(relevant, axis=1)
-        totals = relevant.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            average = (relevant * cumulative / ranks).sum(axis=1) / totals
-        precisions.extend(average[totals > 0].tolist())
-    metrics = {f"retrieval_{k}": hits_at[k] / max(count, 1) for k in topk}
-    metrics["map"] = float(np.mean(precisions)) if precisions else 0.0
-    return metrics
-
-
-def _scalar_metadata() -> bytes:
-    """SummaryMetadata of the TensorBoard scalars plugin (written without the tensorboard pip)."""
-    metadata = summary_pb2.SummaryMetadata()
-    metadata.plugin_data.plugin_name = "scalars"
-    return metadata.SerializeToString()
-
-
-class PlainProgress:
-    """A progress report for logs: one plain line (no ANSI codes, no carriage return) at most
-    every `interval` seconds and at the end, with running means of the values.
-
-    Args:
-        target: number of steps.
-        unit_name: what a step is, e.g. 'iter'.
-        interval: minimum seconds between lines.
-        stream: where lines go (default `sys.stdout`).
-    """
-
-    def __init__(self, target: int, unit_name: str = "step", interval: float = 10.0,
-                 stream=None):
-        self.target, self.unit_name, self.interval = target, unit_name, interval
-        self.stream = stream or sys.stdout
-        self._start = self._last = time.time()
-        self._sums, self._count = {}, 0
-
-    def update(self, current: int, values=None) -> None:
-        """Records step `current` (1-based) and its `(name, value)` pairs; maybe prints."""
-        self._count += 1
-        for key, value in values or ():
-            self._sums[key] = self._sums.get(key, 0.0) + float(value)
-        now = time.time()
-        if current < self.target and now - self._last < self.interval:
-            return
-        self._last = now
-        means = "".join(f" - {key}: {total / self._count:.4f}"
-                        for key, total in self._sums.items())
-        print(f"{current}/{self.target} {self.unit_name} - {now - self._start:.0f}s{means}",
-              file=self.stream, flush=True)
-
-
-def progress_bar(target: int, unit_name: str):
-    """Keras' dynamic progress bar on a terminal, else a `PlainProgress` (plain log lines)."""
-    if sys.stdout.isatty():
-        return keras.utils.Progbar(target, verbose=1, unit_name=unit_name)
-    return PlainProgress(target, unit_name)
-
-
-def best_metric(task_types) -> tuple:
-    """`(validation key, higher is better)` that decides the best checkpoint (B17).
-
-    `accuracy_1` with `sketchclsinput`, else `map` with `sketchretrieval`, else the total loss.
-    """
-    if "sketchclsinput" in task_types:
-        return "accuracy_1", True
-    if "sketchretrieval" in task_types:
-        return "map", True
-    return "total", False
-
-
-def hparams_summary_values(config) -> dict:
-    """Config values as the HParams dashboard takes them: lists as text, None dropped."""
-    values = {}
-    for key, value in config.to_dict().items():
-        if isinstance(value, (list, tuple)):
-            values[key] = json.dumps(value)
-        elif isinstance(value, (bool, int, float, str)):
-            values[key] = value
-    return values
-
-
-def stroke3_rows(stroke: np.ndarray, rows: int) -> np.ndarray:
-    """The first `rows` rows of a stroke-5 (lift = p_up) or stroke-3 array as stroke-3."""
-    lift = stroke[:rows, 3] if stroke.shape[1] == 5 else stroke[:rows, 2]
-    return np.concatenate([stroke[:rows, :2], lift[:, None]], axis=1)
-
-
-def masked_reconstruction(stroke: np.ndarray, mask: np.ndarray, prediction: np.ndarray):
-    """The masked input and the reconstruction of one example.
-
-    The masked input is what the model saw (masked entries 0); the reconstruction keeps the
-    kept entries and fills the masked offsets (columns 0-1) with the predicted ones and, for
-    stroke-5, the masked pen states with the argmax of the predicted pen logits (stroke-3 keeps
-    its pen column).
-
-    Args:
-        stroke: `[L, D]` target rows.
-        mask: `[L, D]`, 1 = kept, 0 = masked.
-        prediction: `[L, D]` maskrec head output.
-
-    Returns:
-        `(masked [L, D], filled [L, D])`.
-    """
-    masked = stroke * mask
-    filled = stroke.copy()
-    filled[:, :2] = np.where(mask[:, :2] > 0, stroke[:, :2], prediction[:, :2])
-    if stroke.shape[1] == 5:
-        pen = np.eye(3, dtype=stroke.dtype)[np.argmax(prediction[:, 2:5], axis=1)]
-        filled[:, 2:5] = np.where(mask[:, 2:3] > 0, stroke[:, 2:5], pen)
-    return masked, filled
-
-
-def reconstruction_grid(examples, width: int = 96) -> np.ndarray:
-    """Renders examples as rows of three panels: original | masked input | reconstruction.
-
-    Args:
-        examples: list of `(stroke, mask, prediction, rows)`: `[L, D]` arrays of one example and
-            its number of real rows.
-        width: panel side in pixels.
-
-    Returns:
-        uint8 `[len(examples) * width, 3 * width]` grayscale image (black ink on white).
-    """
-    from sketch_common import render  # numpy rasteriser; matplotlib only needed here
-
-    panels = []
-    for stroke, mask, prediction, rows in examples:
-        masked, filled = masked_reconstruction(stroke, mask, prediction)
-        row = [render.to_image(render.rasterize(stroke3_rows(array, rows), width))
-               for array in (stroke, masked, filled)]
-        panels.append(np.concatenate(row, axis=1))
-    return np.concatenate(panels, axis=0)
 
 
 def _model_inputs(batch):
@@ -456,45 +273,8 @@ class Trainer:
                          "metric": metadata.get("best_metric")}
             logging.info("continuing after iteration %d", self.iteration)
 
-    def _optimizer_slots(self):
-        """{'<state>/<key>': (momentum variable, velocity variable)} by original names."""
-        slots = {}
-        for state, table in model_parameters(self.model).items():
-            for key, parameter in table.items():
-                index = self.optimizer._get_variable_index(parameter.variable)
-                slots[f"{state}/{key}"] = (self.optimizer._momentums[index],
-                                           self.optimizer._velocities[index])
-        return slots
-
     def _restore_optimizer(self, path, which):
-        opt_path = os.path.join(path, OPTIMIZER_FILE)
-        if not os.path.isfile(opt_path):
-            logging.warning("%s: no %s (a converted or .pth.tar checkpoint); %s not restored, "
-                            "Adam starts from zero state", path, OPTIMIZER_FILE, which)
-            return
-        try:
-            with np.load(opt_path, allow_pickle=False) as saved:
-                self._assign_optimizer_state(saved, opt_path, which)
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-            raise BertCheckpointError(
-                f"{opt_path} cannot be read ({' '.join(str(error).split())}); the checkpoint "
-                "is damaged: resume from another one (best/, iter_<t>/)") from error
-
-    def _assign_optimizer_state(self, saved, opt_path, which):
-        for name, (momentum, velocity) in self._optimizer_slots().items():
-            is_encoder = name.startswith(ENCODER_STATE + "/")
-            if ("enc_opt" if is_encoder else "task_opt") not in which:
-                continue
-            if f"momentum:{name}" not in saved.files:
-                continue
-            if tuple(saved[f"momentum:{name}"].shape) != tuple(momentum.shape):
-                logging.warning("%s: Adam state of %s has shape %s, model %s; not restored",
-                                opt_path, name, saved[f"momentum:{name}"].shape,
-                                tuple(momentum.shape))
-                continue
-            momentum.assign(saved[f"momentum:{name}"])
-            velocity.assign(saved[f"velocity:{name}"])
-        self.optimizer.iterations.assign(int(saved["iterations"]))
+        restore_optimizer_state(path, self.model, self.optimizer, which)
 
     def _epoch_or_none(self):
         sketches = self._train_sketches
@@ -510,21 +290,13 @@ class Trainer:
         """
         directory = os.path.join(self.output_dir, name)
         sketches = self._train_sketches
-        arrays = {"iterations": np.asarray(int(self.optimizer.iterations.numpy()))}
-        for slot_name, (momentum, velocity) in self._optimizer_slots().items():
-            arrays[f"momentum:{slot_name}"] = momentum.numpy()
-            arrays[f"velocity:{slot_name}"] = velocity.numpy()
-
-        def write_optimizer(path):
-            with open(path, "wb") as stream:
-                np.savez(stream, **arrays)
-
+        arrays = optimizer_arrays(self.model, self.optimizer)
         checkpoint_lib.save_checkpoint(directory, self.model, self.config, metadata={
             "counters": {"t": self.iteration, "epoch": self._epoch_or_none()},
             "best_t": self.best["t"],
             "best_metric": self.best["metric"],
             "class_names": list(sketches.class_names) if sketches is not None else None,
-        }, extra_files={OPTIMIZER_FILE: write_optimizer})
+        }, extra_files={OPTIMIZER_FILE: functools.partial(write_arrays, arrays=arrays)})
         logging.info("saved checkpoint %s (iteration %d)", directory, self.iteration)
         return directory
 
@@ -540,14 +312,14 @@ class Trainer:
         with self._summary_writer().as_default():
             for key, value in values.items():
                 tf.summary.write(f"{mode}_{key}", tf.constant(float(value), tf.float32),
-                                 step=step, metadata=_scalar_metadata())
+                                 step=step, metadata=scalar_metadata())
         self._writer.flush()
 
     def write_hparams(self):
         """The config (and replica count) for TensorBoard's HParams dashboard."""
         from tensorboard.plugins.hparams import api as hparams_api
 
-        values = hparams_summary_values(self.config)
+        values = hparams_summary_values(self.config.to_dict())
         values["replicas"] = self.strategy.num_replicas_in_sync if self.strategy else 1
         with self._summary_writer().as_default():
             hparams_api.hparams(values, trial_id=os.path.basename(self.output_dir))
@@ -713,12 +485,3 @@ class Trainer:
         """1-based epoch of the next iteration."""
         return self.iteration // steps_per_epoch + 1
 
-
-def write_metrics_json(path, metrics):
-    """Writes the metrics dict as JSON atomically."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, tmp_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        json.dump(metrics, stream, indent=2, sort_keys=True)
-    os.replace(tmp_path, path)

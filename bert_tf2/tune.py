@@ -38,7 +38,8 @@ from absl import logging
 
 from bert_tf2.config import Config, load_config
 from bert_tf2.errors import BertConfigError, BertError
-from bert_tf2.training import Trainer, best_metric, write_metrics_json
+from bert_tf2.metrics import best_metric, write_metrics_json
+from bert_tf2.training import Trainer
 from sketch_common.tuning import ORACLES, best_completed_trial, make_oracle
 
 PROJECT_NAME = "sketch_bert"
@@ -99,7 +100,7 @@ def config_overrides(values: dict) -> dict:
 
 
 def objective_for(task_types) -> keras_tuner.Objective:
-    """`val_<metric>` of `training.best_metric`, maximised for metrics, minimised for loss."""
+    """`val_<metric>` of `metrics.best_metric`, maximised for metrics, minimised for loss."""
     key, higher = best_metric(task_types)
     return keras_tuner.Objective(f"val_{key}", direction="max" if higher else "min")
 

@@ -22,6 +22,11 @@ class FileFormatError(UserError, ValueError):
     """A file that cannot be read safely or is not in the expected format."""
 
 
+class ExportError(UserError, ValueError):
+    """An export that cannot be written where asked: `EXPORT_BASE` is not a writable folder, or
+    `--version` is not positive or already exists (`sketch_common.serving`)."""
+
+
 def one_line(error: BaseException) -> str:
     """The message of `error` with its white space (newlines included) collapsed."""
     return " ".join(str(error).split())

@@ -16,13 +16,15 @@ import numpy as np
 import pytest
 import yaml
 
-from bert_tf2 import __main__ as cli
+from flags import bert_main as cli
 from bert_tf2 import checkpoint as checkpoint_lib
 from bert_tf2 import config as config_lib
-from bert_tf2 import export, training
-from bert_tf2.data import memmap
+from bert_tf2 import training
+from bert_tf2.data import memmap_format
 from bert_tf2.errors import BertCheckpointError, BertConfigError, BertDataError, BertError
 from bert_tf2.model import build_model
+from bert_tf2 import optimizer_state
+from flags import bert_export
 from test_bert_training import _config, write_memmaps
 
 DEFAULT_CONFIG = pathlib.Path(config_lib.__file__).parent / "configs" / "sketch_transformer.yml"
@@ -185,7 +187,7 @@ def test_malicious_yaml_runs_nothing(tmp_path, checkpoint_template, tag, reader)
         elif reader == "load_checkpoint":
             checkpoint_lib.load_checkpoint(str(directory))
         else:
-            export.main([str(directory), str(tmp_path / "export")])
+            bert_export.main([str(directory), str(tmp_path / "export")])
     _assert_one_line(caught.value, str(config_path), "forbidden YAML tag", tag, "line 1")
     assert not marker.exists()
     assert not (tmp_path / "export").exists()
@@ -251,7 +253,7 @@ def _bad_yaml(directory, _):
 
 
 def _garbage_optimizer(directory, _):
-    (directory / training.OPTIMIZER_FILE).write_bytes(b"PK\x03\x04garbage")
+    (directory / optimizer_state.OPTIMIZER_FILE).write_bytes(b"PK\x03\x04garbage")
     _rehash(directory)
 
 
@@ -263,7 +265,7 @@ DAMAGE_CASES = [
     ("empty_metadata", _empty_metadata, checkpoint_lib.METADATA_FILE, "not JSON"),
     ("missing_config", _missing_config, checkpoint_lib.CONFIG_FILE, "not found"),
     ("bad_yaml", _bad_yaml, checkpoint_lib.CONFIG_FILE, "not valid YAML"),
-    ("garbage_optimizer", _garbage_optimizer, training.OPTIMIZER_FILE, "cannot be read"),
+    ("garbage_optimizer", _garbage_optimizer, optimizer_state.OPTIMIZER_FILE, "cannot be read"),
 ]
 
 
@@ -306,7 +308,7 @@ def test_continue_recovers_a_killed_save(tmp_path, trained_run):
 # ----------------------------------------------------------------------- data vs heads
 
 def _shifted_offsets(change):
-    original = memmap.read_offsets
+    original = memmap_format.read_offsets
 
     def read(path):
         offsets = original(path)
@@ -337,7 +339,7 @@ def test_data_mismatch_fails_before_training(trained_run, monkeypatch, case, cha
                                              error, needles):
     root, _, _ = trained_run
     if offsets is not None:
-        monkeypatch.setattr(memmap, "read_offsets", _shifted_offsets(offsets))
+        monkeypatch.setattr(memmap_format, "read_offsets", _shifted_offsets(offsets))
     path = _config(root, f"data_{case}", **changes)
     with pytest.raises(error) as caught:
         training.Trainer(config_lib.load_config(path)).train()

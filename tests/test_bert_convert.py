@@ -9,11 +9,13 @@ import pytest
 
 from bert_tf2.checkpoint import load_checkpoint
 from bert_tf2.config import load_config
-from bert_tf2.convert import (POSITION_KEY, export_state_dicts, import_state_dicts,
-                              load_torch_model, main, remap_position_rows)
+from bert_tf2.convert import load_torch_model
+from bert_tf2.state_dicts import (POSITION_KEY, export_state_dicts, import_state_dicts,
+                                  remap_position_rows)
 from bert_tf2.errors import BertCheckpointError
 from bert_tf2.model import build_model
 from bert_tf2.torch_checkpoint import load_torch_checkpoint
+from flags.bert_convert import main
 from test_bert_model import random_batch, small_config
 
 CLS, REL = "sketchclsinput", "sketchretrieval"

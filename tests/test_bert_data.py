@@ -7,9 +7,11 @@ import stat
 import numpy as np
 import pytest
 
-from bert_tf2.data import masking, memmap, pipeline, transform
+from bert_tf2.data import (masking, memmap_builder, memmap_format, pipeline, sketch_collections,
+                           split_leaks, transform)
 from bert_tf2.errors import BertDataError
 from bert_tf2.parity import data as parity_data
+from flags import bert_memmap
 from sketch_common.parity_report import ParityReport
 from sketch_common.safe_pickle import load_npz
 
@@ -30,7 +32,7 @@ def _random_sketch(rng, num_points, num_strokes):
 
 def _write_npz(path, rng, sizes=(6, 3, 3), bad=None):
     splits = {}
-    for split, count in zip(memmap.SPLITS, sizes):
+    for split, count in zip(memmap_format.SPLITS, sizes):
         sketches = [_random_sketch(rng, int(rng.integers(5, 60)), 3) for _ in range(count)]
         arr = np.empty(count, dtype=object)
         arr[:] = sketches
@@ -191,48 +193,48 @@ def _build_synthetic(tmp_path, leak=False, classes=("cat", "dog", "owl")):
         contents[name] = _write_npz(path, rng)
         paths.append(str(path))
     out = tmp_path / ("leaky" if leak else "clean")
-    sum_path, offset_path = memmap.build_memmaps(paths, str(out), reproduce_split_leak=leak)
+    sum_path, offset_path = memmap_builder.build_memmaps(paths, str(out), reproduce_split_leak=leak)
     return contents, sum_path, offset_path
 
 
 def test_memmap_round_trip_synthetic(tmp_path):
     contents, sum_path, offset_path = _build_synthetic(tmp_path)
     assert open(sum_path).read().splitlines()[0] == "memmap/cat.dat\t12"
-    offsets = memmap.read_offsets(offset_path)
+    offsets = memmap_format.read_offsets(offset_path)
     assert len(offsets["valid"]["dog"]) == 3
-    for split in memmap.SPLITS:
-        sketches = memmap.MemmapSketches(sum_path, offset_path, split)
+    for split in memmap_format.SPLITS:
+        sketches = sketch_collections.MemmapSketches(sum_path, offset_path, split)
         assert sketches.class_names == ["cat", "dog", "owl"]
         expected = [s for name in ("cat", "dog", "owl") for s in contents[name][split]]
         assert len(sketches) == len(expected)
         for i, sketch in enumerate(expected):
             np.testing.assert_array_equal(sketches.sketch(i), sketch)
-    assert memmap.find_split_leaks(sum_path, offset_path) == []
-    limited = memmap.MemmapSketches(sum_path, offset_path, "train", max_cls_cache=2,
+    assert split_leaks.find_split_leaks(sum_path, offset_path) == []
+    limited = sketch_collections.MemmapSketches(sum_path, offset_path, "train", max_cls_cache=2,
                                     each_max_samples=4)
     assert limited.get_cate_num() == {0: 4, 1: 4}
     whitelist = tmp_path / "limit.txt"
     whitelist.write_text("owl\ncat\n")
-    chosen = memmap.MemmapSketches(sum_path, offset_path, "train", cls_limit_path=str(whitelist))
+    chosen = sketch_collections.MemmapSketches(sum_path, offset_path, "train", cls_limit_path=str(whitelist))
     assert chosen.class_names == ["cat", "owl"] and set(chosen.labels.tolist()) == {0, 1}
-    complete = memmap.MemmapSketches(sum_path, offset_path, "train", input_is_complete=True,
+    complete = sketch_collections.MemmapSketches(sum_path, offset_path, "train", input_is_complete=True,
                                      max_length=30)
     assert all(len(complete.sketch(i)) < 30 for i in range(len(complete)))
 
 
 def test_leaky_memmaps_are_detected_and_fixable(tmp_path):
     contents, sum_path, offset_path = _build_synthetic(tmp_path, leak=True)
-    leaks = memmap.find_split_leaks(sum_path, offset_path)
+    leaks = split_leaks.find_split_leaks(sum_path, offset_path)
     assert {(leak.class_name, leak.split) for leak in leaks} == {
         (c, s) for c in ("cat", "dog", "owl") for s in ("valid", "test")}
     assert all(leak.legacy_prefix and leak.duplicate_indices[:6] == list(range(6))
                for leak in leaks)
-    as_is = memmap.MemmapSketches(sum_path, offset_path, "valid")
+    as_is = sketch_collections.MemmapSketches(sum_path, offset_path, "valid")
     assert len(as_is) == 3 * 9
-    fixed = memmap.MemmapSketches(sum_path, offset_path, "valid", legacy_offsets="fix")
+    fixed = sketch_collections.MemmapSketches(sum_path, offset_path, "valid", legacy_offsets="fix")
     assert len(fixed) == 3 * 3
     np.testing.assert_array_equal(fixed.sketch(0), contents["cat"]["valid"][0])
-    assert memmap._main(["--check_leaks", "--sum_path", sum_path, "--offset_path",
+    assert bert_memmap.main(["--check_leaks", "--sum_path", sum_path, "--offset_path",
                          offset_path]) == 1
 
 
@@ -242,7 +244,7 @@ def test_upstream_cwd_relative_sum_paths(tmp_path, monkeypatch):
     legacy_sum = tmp_path / "sums" / "memmap_sum.txt"  # paths relative to the CWD, not to it
     legacy_sum.write_text("".join(f"clean/memmap/{name}.dat\t0\n" for name in ("cat", "dog")))
     monkeypatch.chdir(tmp_path)
-    sketches = memmap.MemmapSketches(str(legacy_sum), offset_path, "test")
+    sketches = sketch_collections.MemmapSketches(str(legacy_sum), offset_path, "test")
     assert sketches.class_names == ["cat", "dog"]
     np.testing.assert_array_equal(sketches.sketch(3), contents["dog"]["test"][0])
 
@@ -270,9 +272,9 @@ def test_memmap_cli_positional(tmp_path):
     listing = tmp_path / "list.txt"
     listing.write_text(f"{tmp_path / 'a.npz'}\textra\n{tmp_path / 'missing.npz'}\n\n"
                        f"{tmp_path / 'b.npz'}\n")
-    assert memmap._main([str(listing), str(tmp_path / "out")]) == 0
-    assert memmap._main(["--check_leaks", "--output_dir", str(tmp_path / "out")]) == 0
-    sketches = memmap.MemmapSketches(str(tmp_path / "out" / "memmap_sum.txt"),
+    assert bert_memmap.main([str(listing), str(tmp_path / "out")]) == 0
+    assert bert_memmap.main(["--check_leaks", "--output_dir", str(tmp_path / "out")]) == 0
+    sketches = sketch_collections.MemmapSketches(str(tmp_path / "out" / "memmap_sum.txt"),
                                      str(tmp_path / "out" / "offsets.npz"), "test")
     assert sketches.class_names == ["a", "b"]
 
@@ -284,26 +286,26 @@ def test_memmap_cli_categories_from_data_dir(tmp_path):
     for name in ("cat", "dog", "alarm clock"):
         _write_npz(data_dir / f"{name}.npz", rng)
     out = tmp_path / "out"
-    assert memmap._main(["--data_dir", str(data_dir), "--categories", "dog, alarm clock,cat",
+    assert bert_memmap.main(["--data_dir", str(data_dir), "--categories", "dog, alarm clock,cat",
                          "--output_dir", str(out)]) == 0
-    sketches = memmap.MemmapSketches(str(out / "memmap_sum.txt"), str(out / "offsets.npz"),
+    sketches = sketch_collections.MemmapSketches(str(out / "memmap_sum.txt"), str(out / "offsets.npz"),
                                      "valid")
     assert sketches.class_names == ["dog", "alarm clock", "cat"]  # the given (label) order
-    assert memmap.category_npz_paths(str(data_dir), ["cat"]) == [str(data_dir / "cat.npz")]
+    assert memmap_builder.category_npz_paths(str(data_dir), ["cat"]) == [str(data_dir / "cat.npz")]
     with pytest.raises(BertDataError, match=r"\['owl'\].*available: alarm clock, cat, dog"):
-        memmap.category_npz_paths(str(data_dir), "cat,owl")
+        memmap_builder.category_npz_paths(str(data_dir), "cat,owl")
     with pytest.raises(BertDataError, match="more than once"):
-        memmap.category_npz_paths(str(data_dir), "cat,cat")
+        memmap_builder.category_npz_paths(str(data_dir), "cat,cat")
     with pytest.raises(SystemExit):  # --categories needs --data_dir
-        memmap._main(["--categories", "cat", "--output_dir", str(out)])
+        bert_memmap.main(["--categories", "cat", "--output_dir", str(out)])
 
 
 def test_memmap_round_trip_real_quickdraw(tmp_path, quickdraw_dir):
     paths = sorted(str(p) for p in quickdraw_dir.glob("*.npz"))[:3]
-    sum_path, offset_path = memmap.build_memmaps(paths, str(tmp_path / "qd"))
-    assert memmap.find_split_leaks(sum_path, offset_path) == []
+    sum_path, offset_path = memmap_builder.build_memmaps(paths, str(tmp_path / "qd"))
+    assert split_leaks.find_split_leaks(sum_path, offset_path) == []
     for split in ("train", "valid"):
-        sketches = memmap.MemmapSketches(sum_path, offset_path, split)
+        sketches = sketch_collections.MemmapSketches(sum_path, offset_path, split)
         for label, path in enumerate(paths):
             originals = load_npz(path)[split]
             indices = sketches.cls2index[label]
@@ -315,21 +317,21 @@ def test_memmap_round_trip_real_quickdraw(tmp_path, quickdraw_dir):
 def test_bad_inputs_name_file_and_sketch(tmp_path):
     _write_npz(tmp_path / "bad.npz", np.random.default_rng(0), bad=2)
     with pytest.raises(BertDataError, match=r"bad\.npz: sketch 2 of split 'train'"):
-        memmap.build_memmaps([str(tmp_path / "bad.npz")], str(tmp_path / "out"))
+        memmap_builder.build_memmaps([str(tmp_path / "bad.npz")], str(tmp_path / "out"))
     big = np.empty(1, dtype=object)
     big[0] = np.array([[40000, 0, 1]])
     np.savez(tmp_path / "big.npz", train=big, valid=big, test=big)
     with pytest.raises(BertDataError, match=r"big\.npz: sketch 0 .*int16"):
-        memmap.build_memmaps([str(tmp_path / "big.npz")], str(tmp_path / "out"))
+        memmap_builder.build_memmaps([str(tmp_path / "big.npz")], str(tmp_path / "out"))
     _, sum_path, offset_path = _build_synthetic(tmp_path)
     with pytest.raises(BertDataError, match="sum file"):
-        memmap.MemmapSketches(str(tmp_path / "none.txt"), offset_path)
+        sketch_collections.MemmapSketches(str(tmp_path / "none.txt"), offset_path)
     (tmp_path / "clean" / "memmap" / "dog_train.dat").write_bytes(b"\0" * 12)
-    sketches = memmap.MemmapSketches(sum_path, offset_path, "train")
+    sketches = sketch_collections.MemmapSketches(sum_path, offset_path, "train")
     with pytest.raises(BertDataError, match=r"dog_train\.dat: holds 2 rows but sketch 0"):
         sketches.sketch(sketches.cls2index[1][0])
     builder = pipeline.ExampleBuilder(
-        memmap.ArraySketches(np.zeros((5, 2)), [[0, 5]], [0], source="mem.npz"),
+        sketch_collections.ArraySketches(np.zeros((5, 2)), [[0, 5]], [0], source="mem.npz"),
         pipeline.ExampleOptions())
     with pytest.raises(BertDataError, match=r"mem\.npz: sketch 0: .*N, 3"):
         builder.transformed(0)
@@ -345,7 +347,7 @@ def _array_sketches(num_classes=3, per_class=5, seed=0):
     ends = np.cumsum(lengths)
     offsets = np.stack([ends - lengths, ends], 1)
     labels = np.repeat(np.arange(num_classes), per_class)
-    return memmap.ArraySketches(np.concatenate(sketches), offsets, labels)
+    return sketch_collections.ArraySketches(np.concatenate(sketches), offsets, labels)
 
 
 @pytest.mark.parametrize("tasks,triplet", [(("maskrec",), False), (("sketchclsinput",), False),
@@ -400,7 +402,7 @@ def test_pipeline_eval_pads_final_batch():
 
 
 def test_triplet_needs_two_items_per_class():
-    sketches = memmap.ArraySketches(np.zeros((6, 3)), [[0, 3], [3, 6]], [0, 1])
+    sketches = sketch_collections.ArraySketches(np.zeros((6, 3)), [[0, 3], [3, 6]], [0, 1])
     builder = pipeline.ExampleBuilder(sketches, pipeline.ExampleOptions(max_length=8))
     with pytest.raises(BertDataError, match=">= 2 sketches per class"):
         pipeline.make_dataset(builder, 2, 0, triplet=True)

@@ -19,6 +19,7 @@ from bert_tf2.config import load_config
 from bert_tf2.data import masking, transform
 from bert_tf2.errors import BertConfigError
 from bert_tf2.model import build_model
+from flags import bert_export
 from serving_cli import clean_env, printed_output, saved_model_cli
 from sketch_common.safe_pickle import load_npz
 
@@ -136,7 +137,7 @@ CLIENT = textwrap.dedent("""
 def export_tiny(work, name, config):
     tf.keras.utils.set_random_seed(1)
     save_checkpoint(str(work / name), build_model(config), config)
-    assert export.main([str(work / name), str(work / f"{name}_base")]) == 0
+    assert bert_export.main([str(work / name), str(work / f"{name}_base")]) == 0
     return str(work / f"{name}_base" / "1")
 
 

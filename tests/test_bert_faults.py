@@ -18,7 +18,8 @@ import pytest
 from bert_tf2 import checkpoint as checkpoint_lib
 from bert_tf2 import config as config_lib
 from bert_tf2 import training
-from bert_tf2.convert import export_state_dicts
+from bert_tf2.state_dicts import export_state_dicts
+from bert_tf2 import optimizer_state
 from test_bert_training import _config, write_memmaps
 
 ITERATIONS = 12  # 2 epochs of 48 sketches, batch 8
@@ -69,7 +70,7 @@ def _final_state(run):
     config, model = checkpoint_lib.load_checkpoint(str(run / "latest"))
     weights = {f"{state}/{key}": value for state, table in export_state_dicts(model).items()
                for key, value in table.items()}
-    with np.load(run / "latest" / training.OPTIMIZER_FILE) as saved:
+    with np.load(run / "latest" / optimizer_state.OPTIMIZER_FILE) as saved:
         optimizer = {key: saved[key] for key in saved.files}
     return _saved_iteration(run), weights, optimizer
 

@@ -1,13 +1,14 @@
 """Sketch-BERT Keras model: layer configs, serialisation, numerics against a NumPy reference."""
 
 import math
+import os
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf2.convert import export_state_dicts
+from bert_tf2.state_dicts import export_state_dicts
 from bert_tf2.errors import BertConfigError
 from bert_tf2.heads import MaskRecHead, SketchClsInputHead, SketchRetrievalHead, build_heads
 from bert_tf2.layers.attention import SketchSelfAttention, attention_bias
@@ -348,3 +349,34 @@ def test_trimmed_inference_matches_the_full_model_on_real_rows():
     real = batch["length_mask"][..., 2:] == 1
     np.testing.assert_allclose(trimmed["maskrec"][real], np.asarray(full["maskrec"])[real],
                                atol=1e-5)
+
+
+def test_weights_saved_before_num_positions_still_load(tmp_path):
+    """`model.weights.h5` written by the model code before issue 11 loads with identical numbers."""
+    import h5py
+    import yaml
+
+    fixture = os.path.join(os.path.dirname(__file__), "fixtures", "bert_legacy_weights")
+    with open(os.path.join(fixture, "model_config.yml")) as handle:
+        config = yaml.safe_load(handle)
+    model = build_model(config)
+    assert model.encoder.num_positions == config["max_length"] + 2
+    weights_path = os.path.join(fixture, "model.weights.h5")
+    model.load_weights(weights_path)
+    stored = []
+    with h5py.File(weights_path, "r") as handle:
+        handle.visititems(lambda name, item: stored.append(name)
+                          if isinstance(item, h5py.Dataset) else None)
+    assert len(stored) == len(model.weights)
+    with np.load(os.path.join(fixture, "expected.npz")) as expected:
+        batch = {key[len("feeds/"):]: expected[key] for key in expected.files
+                 if key.startswith("feeds/")}
+        outputs = model(batch, training=False)
+        for task, value in outputs.items():
+            np.testing.assert_array_equal(np.asarray(value), expected[f"outputs/{task}"])
+    # and it saves and loads again under the same paths
+    model.save_weights(str(tmp_path / "again.weights.h5"))
+    restored = build_model(config)
+    restored.load_weights(str(tmp_path / "again.weights.h5"))
+    for left, right in zip(model.weights, restored.weights):
+        np.testing.assert_array_equal(left.numpy(), right.numpy())

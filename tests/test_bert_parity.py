@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from bert_tf2.parity.__main__ import _run_part, main
+from bert_tf2.parity.run import run_part
+from flags.bert_parity import main
 from sketch_common.parity_report import ParityReport
 from test_bert_model import numpy_encoder, random_batch, small_config
 
@@ -32,7 +33,7 @@ def test_model_part_runs_without_torch(bert_bundle, monkeypatch, capsys):
 
 def test_missing_part_is_listed_not_failed(bert_bundle):
     report = ParityReport()
-    _run_part("not_written_yet", str(bert_bundle), report)
+    run_part("not_written_yet", str(bert_bundle), report)
     assert report.rows[0].reason and report.num_compared == 0
 
 
@@ -109,7 +110,7 @@ def _numpy_stack(state, prefix, x):
 def synthetic_bundle(tmp_path, monkeypatch):
     import keras
 
-    from bert_tf2.convert import export_state_dicts
+    from bert_tf2.state_dicts import export_state_dicts
     from bert_tf2.model import build_model
 
     config = small_config(model_type="bert", layers_setting=[[3, 24, 20], [6, 24, 36]],

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import yaml
 
-from bert_tf2 import __main__ as cli
+from flags import bert_main as cli
 from bert_tf2 import config as config_lib
 from bert_tf2 import training
-from bert_tf2.convert import export_state_dicts
-from bert_tf2.data import memmap
+from bert_tf2.state_dicts import export_state_dicts
+from bert_tf2.data import memmap_builder
+from bert_tf2 import metrics
 
 DEFAULT_CONFIG = pathlib.Path(config_lib.__file__).parent / "configs" / "sketch_transformer.yml"
 
@@ -43,7 +44,7 @@ def write_memmaps(root):
         path = root / f"{name}.npz"
         np.savez(path, **splits)
         paths.append(str(path))
-    memmap.build_memmaps(paths, str(root / "data"))
+    memmap_builder.build_memmaps(paths, str(root / "data"))
 
 
 @pytest.fixture(scope="module")
@@ -162,10 +163,10 @@ def test_retrieval_and_classification_metrics():
     features = rng.normal(size=(40, 6))
     labels = rng.integers(0, 4, 40)
     labels[0] = 9  # a singleton class is left out of the mAP
-    actual = training.retrieval_metrics(features, labels)
-    expected = _reference_retrieval(features, labels, training.RETRIEVAL_TOPK)
+    actual = metrics.retrieval_metrics(features, labels)
+    expected = _reference_retrieval(features, labels, metrics.RETRIEVAL_TOPK)
     for key, value in expected.items():
         assert actual[key] == pytest.approx(value), key
     logits = np.array([[0.1, 0.9, 0.0], [0.8, 0.05, 0.15], [0.2, 0.3, 0.5]])
-    assert training.classification_topk(logits, np.array([1, 2, 0]), (1, 2)) == {
+    assert metrics.classification_topk(logits, np.array([1, 2, 0]), (1, 2)) == {
         "accuracy_1": pytest.approx(1 / 3), "accuracy_2": pytest.approx(2 / 3)}

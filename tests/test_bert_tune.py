@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from bert_tf2 import config as config_lib
-from bert_tf2 import training, tune
+from bert_tf2 import tune
 from flags import bert_tune
 from bert_tf2.errors import BertConfigError
+from bert_tf2 import pictures
 from test_bert_training import _config, write_memmaps
 from test_distribute import event_tags
 
@@ -75,9 +76,9 @@ def test_reconstruction_grid_fills_masked_entries():
     prediction = np.zeros_like(stroke)
     prediction[1, :2] = [5, 5]
     prediction[2, 2:5] = [0, 4, 1]
-    masked, filled = training.masked_reconstruction(stroke, mask, prediction)
+    masked, filled = pictures.masked_reconstruction(stroke, mask, prediction)
     assert masked[1, :2].tolist() == [0, 0]
     assert filled[1, :2].tolist() == [5, 5] and filled[2, 2:5].tolist() == [0, 1, 0]
-    assert training.stroke3_rows(filled, 3).tolist() == [[0, 0, 0], [5, 5, 0], [2, -2, 1]]
-    grid = training.reconstruction_grid([(stroke, mask, prediction, 3)] * 2, width=32)
+    assert pictures.stroke3_rows(filled, 3).tolist() == [[0, 0, 0], [5, 5, 0], [2, -2, 1]]
+    grid = pictures.reconstruction_grid([(stroke, mask, prediction, 3)] * 2, width=32)
     assert grid.shape == (64, 96) and grid.dtype == np.uint8 and grid.min() < 255

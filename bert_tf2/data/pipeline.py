@@ -33,7 +33,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from bert_tf2.data import masking, memmap, transform
+from bert_tf2.data import masking, transform
+from bert_tf2.data.memmap_format import MEMMAP_DTYPE
+from bert_tf2.data.sketch_collections import MemmapSketches, SketchCollection
 from bert_tf2.errors import BertConfigError, BertDataError
 
 EXAMPLE_KEYS = ("mask_input", "stroke", "segment", "length_mask", "mask", "target", "index")
@@ -107,7 +109,7 @@ class ExampleBuilder:
             many bytes (0 disables the cache).
     """
 
-    def __init__(self, sketches: memmap.SketchCollection, options: ExampleOptions,
+    def __init__(self, sketches: SketchCollection, options: ExampleOptions,
                  cache_bytes: int = DEFAULT_CACHE_BYTES):
         self.sketches = sketches
         self.options = options
@@ -276,7 +278,7 @@ def check_config(config) -> None:
                               "mask_task_type 'single' for other representations")
 
 
-def make_sketches(config, split: str, each_max_samples: int) -> memmap.MemmapSketches:
+def make_sketches(config, split: str, each_max_samples: int) -> MemmapSketches:
     """The memmap index of one split as configured (sum_path, offset_path, class filters).
 
     Raises:
@@ -284,7 +286,7 @@ def make_sketches(config, split: str, each_max_samples: int) -> memmap.MemmapSke
             (`check_offsets`).
         BertConfigError: `cls_dim` smaller than the number of classes (`check_heads`).
     """
-    sketches = memmap.MemmapSketches(
+    sketches = MemmapSketches(
         config.sum_path, config.offset_path, mode=split, max_cls_cache=config.max_cls_cache,
         each_max_samples=each_max_samples, cls_limit_path=config.cls_limit_path,
         input_is_complete=config.input_is_complete, max_length=config.max_length,
@@ -294,7 +296,7 @@ def make_sketches(config, split: str, each_max_samples: int) -> memmap.MemmapSke
     return sketches
 
 
-def check_offsets(sketches: memmap.MemmapSketches, offset_path: str, each_max_samples: int):
+def check_offsets(sketches: MemmapSketches, offset_path: str, each_max_samples: int):
     """Checks the row ranges a split uses against its memmap files.
 
     Every used `(start, end)` must satisfy `0 <= start <= end <= rows of the class's memmap`
@@ -308,7 +310,7 @@ def check_offsets(sketches: memmap.MemmapSketches, offset_path: str, each_max_sa
     Raises:
         BertDataError: naming the offsets file, the class, the sketch and the range.
     """
-    row_bytes = 3 * np.dtype(memmap.MEMMAP_DTYPE).itemsize
+    row_bytes = 3 * np.dtype(MEMMAP_DTYPE).itemsize
     for name, path, offsets in zip(sketches.class_names, sketches.data_paths,
                                    sketches.class_offsets):
         used = np.asarray(offsets[:each_max_samples], dtype=np.int64).reshape(-1, 2)
@@ -329,7 +331,7 @@ def check_offsets(sketches: memmap.MemmapSketches, offset_path: str, each_max_sa
                 "to these memmaps: rebuild them with python -m bert_tf2.data.memmap")
 
 
-def check_heads(config, sketches: memmap.SketchCollection, split: str) -> None:
+def check_heads(config, sketches: SketchCollection, split: str) -> None:
     """Checks that the classification head has a logit for every class of the data.
 
     Raises:

@@ -131,7 +131,8 @@ class SketchEmbedding(keras.layers.Layer):
         embed_layers_setting: `[E, ...]`; `E` is the point-embedding width and the whole list
             followed by `hidden_dim` gives the refine stack widths.
         hidden_dim: transformer width `H`.
-        max_length: position-table rows = sequence length including special tokens.
+        num_positions: position-table rows `T + L` (special-token rows plus the YAML
+            `max_length` L of sketch rows).
         position_type: `'learn'`, `'sin'` or `'none'`.
         segment_type: `'learn'` adds a learned segment table; anything else disables it.
 
@@ -144,30 +145,33 @@ class SketchEmbedding(keras.layers.Layer):
         refined_embedding [B, S, H])`.
     """
 
-    def __init__(self, input_dim, embed_layers_setting, hidden_dim, max_length,
+    def __init__(self, input_dim, embed_layers_setting, hidden_dim, num_positions,
                  position_type="learn", segment_type="none", **kwargs):
-        super().__init__(**kwargs)
         if position_type not in POSITION_TYPES:
             raise BertConfigError(
                 f"position_type {position_type!r} is not supported; use one of {POSITION_TYPES}")
-        self.input_dim = input_dim
-        self.embed_layers_setting = list(embed_layers_setting)
-        self.hidden_dim = hidden_dim
-        self.max_length = max_length
-        self.position_type = position_type
-        self.segment_type = segment_type
-        width = self.embed_layers_setting[0]
+        super().__init__(**kwargs)
+        # === Layers ===
+        width = embed_layers_setting[0]
         self.point_embedding = torch_linear(width, input_dim, name="embedding")
         self.position_embedding = (
             None if position_type == "none"
-            else PositionEmbedding(max_length, width, position_type, name="pos_embedding"))
+            else PositionEmbedding(num_positions, width, position_type, name="pos_embedding"))
         self.segment_embedding = (
-            SegmentEmbedding(max_length, width, name="segment_embedding")
+            SegmentEmbedding(num_positions, width, name="segment_embedding")
             if segment_type == "learn" else None)
-        widths = self.embed_layers_setting + [hidden_dim]
+        widths = list(embed_layers_setting) + [hidden_dim]
         self.refine_layers = [
             torch_linear(units, fan_in, name=f"embed_refine_net_{index}")
             for index, (fan_in, units) in enumerate(zip(widths[:-1], widths[1:]))]
+
+        # === Config ===
+        self.input_dim = input_dim
+        self.embed_layers_setting = list(embed_layers_setting)
+        self.hidden_dim = hidden_dim
+        self.num_positions = num_positions
+        self.position_type = position_type
+        self.segment_type = segment_type
 
     def build(self, input_shape):
         batch_and_length = tuple(input_shape[:-1])
@@ -196,6 +200,13 @@ class SketchEmbedding(keras.layers.Layer):
         config = super().get_config()
         config.update(
             input_dim=self.input_dim, embed_layers_setting=self.embed_layers_setting,
-            hidden_dim=self.hidden_dim, max_length=self.max_length,
+            hidden_dim=self.hidden_dim, num_positions=self.num_positions,
             position_type=self.position_type, segment_type=self.segment_type)
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "max_length" in config:  # configs saved before `num_positions` (issue 11)
+            config["num_positions"] = config.pop("max_length")
+        return cls(**config)

@@ -25,7 +25,8 @@ import os
 import numpy as np
 
 from bert_tf2.config import load_config
-from bert_tf2.data import masking, memmap, pipeline
+from bert_tf2.data import masking, pipeline
+from bert_tf2.data.sketch_collections import ArraySketches
 
 SEED_SEARCH = 10000
 FLOAT_ATOL = 1e-6
@@ -151,7 +152,7 @@ def check(bundle_dir, report) -> None:
     inputs_path = os.path.join(bundle_dir, "inputs.npz")
     with np.load(inputs_path) as data:
         inputs = {key: data[key] for key in data.files}
-    sketches = memmap.ArraySketches(inputs["raw_strokes"], inputs["raw_offsets"],
+    sketches = ArraySketches(inputs["raw_strokes"], inputs["raw_offsets"],
                                     inputs["raw_class"], source=inputs_path)
     config_path = os.path.join(bundle_dir, "config.yml")
     pretrain_path = os.path.join(bundle_dir, "config_pretrain.yml")

@@ -18,7 +18,7 @@ optimizer. Feeding the same gradients to both optimizers tests the update rule i
 import numpy as np
 import tensorflow as tf
 
-from bert_tf2.convert import ENCODER_STATE, model_parameters
+from bert_tf2.state_dicts import ENCODER_STATE, model_parameters
 from bert_tf2.losses import LossSettings, compute_losses
 from bert_tf2.optimizers import TorchAdam
 from bert_tf2.parity.bundle import bundle_models
