@@ -1,13 +1,9 @@
 """Shared pytest fixtures: paths to the reference bundles and to the shared real drawings."""
 
-import os
-import pathlib
-
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-SHARED = pathlib.Path(os.environ.get("SKETCH_SHARED_DIR", ROOT.parent / "shared"))
-LOCAL_FIXTURES = ROOT / "tests" / "fixtures"
+from helpers.paths import FIXTURES as LOCAL_FIXTURES
+from helpers.paths import SHARED
 
 
 def _bundle(name):

@@ -30,7 +30,9 @@ GRADIENT_FREE = ("attention.key.bias", "rel_fcs.0.bias")
 
 def run_check(name, work_dir, env=None):
     """Runs `main(name, work_dir)` of this file in a fresh interpreter; returns its JSON."""
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT, **(env or {}))
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+                       PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]),
+                       **(env or {}))
     finished = subprocess.run([sys.executable, os.path.abspath(__file__), name, str(work_dir)],
                               capture_output=True, text=True, timeout=300, env=environment,
                               cwd=ROOT)
@@ -117,6 +119,7 @@ def check_gloc(work_dir):
 
     strategy = distribute.make_strategy("mirrored", logical_cpus=2)
     from sketchgloc_tf2 import hparams as hparams_lib
+    from helpers.events import event_tags
     from sketchgloc_tf2 import training
     from sketchgloc_tf2.data import pipeline, synthetic
 
@@ -160,20 +163,6 @@ def check_gloc(work_dir):
     return result
 
 
-def event_tags(log_dir):
-    """Sorted `tag (plugin)` strings of the TensorBoard events under `log_dir`."""
-    import glob
-
-    import tensorflow as tf
-
-    tags = set()
-    for path in glob.glob(os.path.join(log_dir, "**", "events.out.tfevents.*"), recursive=True):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                tags.add(f"{value.tag} ({value.metadata.plugin_data.plugin_name})")
-    return sorted(tags)
-
-
 def check_bert(work_dir):
     """Sketch-BERT (maskrec + classification, triplets): 5 steps single vs mirrored."""
     from sketch_common import distribute
@@ -183,8 +172,7 @@ def check_bert(work_dir):
     from bert_tf2 import training
     from bert_tf2.convert import export_state_dicts
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from test_bert_tune import tiny_config, write_memmaps
+    from helpers.bert_data import tiny_config, write_memmaps
 
     work_dir = pathlib.Path(work_dir)
     write_memmaps(work_dir)

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from gloc_literal_batch import literal_batch
+from helpers.gloc_literal_batch import literal_batch
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2.data import augmentation, batching, ndjson, pipeline, quickdraw, synthetic
 from sketchgloc_tf2.data.relation_boxes import relation_boxes

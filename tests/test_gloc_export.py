@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving_cli import clean_env, printed_output, saved_model_cli
+from helpers.serving_cli import clean_env, printed_output, saved_model_cli
 from sketch_common.safe_pickle import load_npz
 from sketchgloc_tf2 import export
 from sketchgloc_tf2 import hparams as hparams_lib

@@ -14,37 +14,8 @@ from bert_tf2 import training
 from bert_tf2.state_dicts import export_state_dicts
 from bert_tf2.data import memmap_builder
 from bert_tf2 import metrics
+from helpers.bert_data import tiny_config, write_memmaps
 
-DEFAULT_CONFIG = pathlib.Path(config_lib.__file__).parent / "configs" / "sketch_transformer.yml"
-
-
-def _sketch(rng, label):
-    """Class-dependent synthetic sketches: class c draws strokes with mean direction c."""
-    num_points = int(rng.integers(8, 24))
-    sketch = np.zeros((num_points, 3), np.int16)
-    angle = 2 * np.pi * label / 3
-    sketch[:, 0] = np.round(20 * np.cos(angle) + rng.normal(0, 4, num_points))
-    sketch[:, 1] = np.round(20 * np.sin(angle) + rng.normal(0, 4, num_points))
-    sketch[num_points // 2, 2] = 1
-    sketch[-1, 2] = 1
-    return sketch
-
-
-def write_memmaps(root):
-    """Memmaps of 3 classes of direction-coded sketches (16/6/6 per split) in root/data."""
-    root.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    paths = []
-    for label, name in enumerate(("a", "b", "c")):
-        splits = {}
-        for split, count in (("train", 16), ("valid", 6), ("test", 6)):
-            array = np.empty(count, dtype=object)
-            array[:] = [_sketch(rng, label) for _ in range(count)]
-            splits[split] = array
-        path = root / f"{name}.npz"
-        np.savez(path, **splits)
-        paths.append(str(path))
-    memmap_builder.build_memmaps(paths, str(root / "data"))
 
 
 @pytest.fixture(scope="module")
@@ -54,29 +25,14 @@ def data_dir(tmp_path_factory):
     return root
 
 
-def _config(root, name, **changes):
-    values = config_lib.load_config(str(DEFAULT_CONFIG)).to_dict()
-    values.update(
-        batch_size=8, num_epoch=2, checkpoint_every=1000, save_model_every=4, print_every=2,
-        sum_path=str(root / "data" / "memmap_sum.txt"),
-        offset_path=str(root / "data" / "offsets.npz"), max_length=24,
-        layers_setting=[[2, 16, 32]] * 2, embed_layers_setting=[8, 16], rec_layers_setting=[16],
-        cls_dim=3, rel_feat_dim=8, attention_dropout_prob=0.0, hidden_dropout_prob=0.0,
-        output_dropout_prob=0.0, learning_rate=0.003, log_dir=name, log_root=str(root / "logs"))
-    values.update(changes)
-    path = root / f"{name}.yml"
-    path.write_text(yaml.safe_dump(values))
-    return str(path)
-
-
 def _weights(trainer):
     return {f"{state}/{key}": value for state, table in export_state_dicts(trainer.model).items()
             for key, value in table.items()}
 
 
 def test_loss_falls_and_resume_matches_uninterrupted_run(data_dir):
-    path = _config(data_dir, "full")
-    full = training.Trainer(config_lib.load_config(path))
+    path = tiny_config(data_dir, "full")
+    full = training.Trainer(config_lib.loadtiny_config(path))
     before = full.validate()["total"]
     result = full.train()
     assert result["iteration"] == 2 * (48 // 8)
@@ -85,9 +41,9 @@ def test_loss_falls_and_resume_matches_uninterrupted_run(data_dir):
     assert {"latest", "best", "iter_4", "iter_8", "iter_12"} <= set(os.listdir(checkpoints))
     assert json.load(open(checkpoints / "latest" / "checkpoint.json"))["counters"]["t"] == 12
 
-    half = training.Trainer(config_lib.load_config(path, {"num_epoch": 1, "log_dir": "half"}))
+    half = training.Trainer(config_lib.loadtiny_config(path, {"num_epoch": 1, "log_dir": "half"}))
     half.train()
-    resumed = training.Trainer(config_lib.load_config(path, {
+    resumed = training.Trainer(config_lib.loadtiny_config(path, {
         "log_dir": "half", "load_pretrained": "continue",
         "which_pretrained": ["enc_net", "task_net", "enc_opt", "task_opt"],
         "restore_checkpoint_path": str(data_dir / "logs" / "sketch_transformer" / "half" /
@@ -102,7 +58,7 @@ def test_loss_falls_and_resume_matches_uninterrupted_run(data_dir):
 
 def test_cli_test_mode_writes_metrics_json(data_dir, capsys):
     tasks = ["maskrec", "sketchclsinput", "sketchretrieval"]
-    train_path = _config(data_dir, "triplet", task_types=tasks, get_type="triplet", num_epoch=1)
+    train_path = tiny_config(data_dir, "triplet", task_types=tasks, get_type="triplet", num_epoch=1)
     metrics_path = data_dir / "metrics_train.json"
     assert cli.main(["train", train_path, f"--metrics_json={metrics_path}"]) == 0
     trained = json.load(open(metrics_path))
@@ -123,11 +79,11 @@ def test_cli_test_mode_writes_metrics_json(data_dir, capsys):
 
 
 def test_bad_settings_are_reported(data_dir):
-    path = _config(data_dir, "bad", task_types=["sketchretrieval"])
+    path = tiny_config(data_dir, "bad", task_types=["sketchretrieval"])
     with pytest.raises(Exception, match="get_type"):
-        training.Trainer(config_lib.load_config(path))
+        training.Trainer(config_lib.loadtiny_config(path))
     with pytest.raises(Exception, match="load_pretrained"):
-        training.Trainer(config_lib.load_config(path, {"get_type": "triplet",
+        training.Trainer(config_lib.loadtiny_config(path, {"get_type": "triplet",
                                                        "load_pretrained": "warm"}))
     assert cli.main(["train", path, "--load_pretrained=continue", "--get_type=triplet",
                      "--restore_checkpoint_path=/nonexistent/dir"]) == 1

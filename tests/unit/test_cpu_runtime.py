@@ -1,6 +1,12 @@
-"""Process-wide CPU runtime settings (sketchgloc_tf2/cpu_runtime.py)."""
+"""Process-wide CPU runtime settings (sketch_common/cpu_runtime.py).
+
+The malloc setting lasts for the whole process, so it is applied in a child interpreter: the
+rest of the suite keeps the default allocator.
+"""
 
 import platform
+import subprocess
+import sys
 
 import pytest
 
@@ -24,4 +30,7 @@ def test_memory_saving_schedule_keeps_an_explicit_choice(monkeypatch):
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt tuning is glibc-only")
 def test_retain_freed_memory_applies_on_glibc():
-    assert cpu_runtime.retain_freed_memory() is True
+    script = "from sketch_common import cpu_runtime; print(cpu_runtime.retain_freed_memory())"
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              timeout=60, check=True)
+    assert finished.stdout.strip() == "True"

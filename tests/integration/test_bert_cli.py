@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers.paths import REPO_ROOT
+
+ROOT = str(REPO_ROOT)
 TOOLS = {
     "flags.bert_main": ["train|test", "--metrics_json", "--allow_random_weights", "--strategy",
                         "attention_dropout_prob", "DROP rate", "accepted but ignored",

@@ -20,7 +20,7 @@ from bert_tf2.data import masking, transform
 from bert_tf2.errors import BertConfigError
 from bert_tf2.model import build_model
 from flags import bert_export
-from serving_cli import clean_env, printed_output, saved_model_cli
+from helpers.serving_cli import clean_env, printed_output, saved_model_cli
 from sketch_common.safe_pickle import load_npz
 
 BASE_CONFIG = os.path.join(os.path.dirname(bert_tf2.__file__), "configs",

@@ -10,13 +10,8 @@ from bert_tf2 import tune
 from flags import bert_tune
 from bert_tf2.errors import BertConfigError
 from bert_tf2 import pictures
-from test_bert_training import _config, write_memmaps
-from test_distribute import event_tags
-
-
-def tiny_config(root, name, **changes):
-    """`test_bert_training`'s tiny config (2 layers, hidden 16) over root/data, as a YAML path."""
-    return _config(root, name, **changes)
+from helpers.bert_data import tiny_config, write_memmaps
+from helpers.events import event_tags
 
 
 def _search(root, max_trials):

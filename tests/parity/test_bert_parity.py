@@ -14,7 +14,7 @@ import yaml
 from bert_tf2.parity.run import run_part
 from flags.bert_parity import main
 from sketch_common.parity_report import ParityReport
-from test_bert_model import numpy_encoder, random_batch, small_config
+from helpers.bert_models import numpy_encoder, random_batch, small_config
 
 
 def test_cli_passes_on_the_reference_bundle(bert_bundle, capsys):

@@ -20,7 +20,7 @@ from bert_tf2 import config as config_lib
 from bert_tf2 import training
 from bert_tf2.state_dicts import export_state_dicts
 from bert_tf2 import optimizer_state
-from test_bert_training import _config, write_memmaps
+from helpers.bert_data import tiny_config, write_memmaps
 
 ITERATIONS = 12  # 2 epochs of 48 sketches, batch 8
 CONTINUE = ["--load_pretrained=continue",
@@ -80,9 +80,9 @@ def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path):
     write_memmaps(tmp_path)
     changes = dict(checkpoint_every=1, save_model_every=1000, print_every=1000,
                    max_val_batches=1, num_display_samples=0)
-    reference_path = _config(tmp_path, "reference", **changes)
+    reference_path = tiny_config(tmp_path, "reference", **changes)
     training.Trainer(config_lib.load_config(reference_path)).train()
-    path = _config(tmp_path, "killed", **changes)
+    path = tiny_config(tmp_path, "killed", **changes)
     run = tmp_path / "logs" / "sketch_transformer" / "killed"
 
     rng = np.random.default_rng(10)

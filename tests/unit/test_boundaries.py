@@ -12,7 +12,8 @@ import pathlib
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from helpers.paths import REPO_ROOT as ROOT
+
 LIBRARIES = ("sketch_common", "sketchgloc_tf2", "bert_tf2")
 FORBIDDEN = {
     "sketch_common": {"sketchgloc_tf2", "bert_tf2", "flags"},

@@ -25,7 +25,7 @@ from bert_tf2.errors import BertCheckpointError, BertConfigError, BertDataError,
 from bert_tf2.model import build_model
 from bert_tf2 import optimizer_state
 from flags import bert_export
-from test_bert_training import _config, write_memmaps
+from helpers.bert_data import tiny_config, write_memmaps
 
 DEFAULT_CONFIG = pathlib.Path(config_lib.__file__).parent / "configs" / "sketch_transformer.yml"
 TINY = dict(layers_setting=[[2, 16, 32]], embed_layers_setting=[8, 16], rec_layers_setting=[16],
@@ -274,7 +274,7 @@ def trained_run(tmp_path_factory):
     """A 6-iteration run (latest/, best/, iter_4/) of the tiny trainer config."""
     root = tmp_path_factory.mktemp("bad_input_run")
     write_memmaps(root)
-    path = _config(root, "run", num_epoch=1, checkpoint_every=3)
+    path = tiny_config(root, "run", num_epoch=1, checkpoint_every=3)
     training.Trainer(config_lib.load_config(path)).train()
     return root, path, root / "logs" / "sketch_transformer" / "run"
 
@@ -340,7 +340,7 @@ def test_data_mismatch_fails_before_training(trained_run, monkeypatch, case, cha
     root, _, _ = trained_run
     if offsets is not None:
         monkeypatch.setattr(memmap_format, "read_offsets", _shifted_offsets(offsets))
-    path = _config(root, f"data_{case}", **changes)
+    path = tiny_config(root, f"data_{case}", **changes)
     with pytest.raises(error) as caught:
         training.Trainer(config_lib.load_config(path)).train()
     _assert_one_line(caught.value, *needles)

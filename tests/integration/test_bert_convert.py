@@ -16,7 +16,8 @@ from bert_tf2.errors import BertCheckpointError
 from bert_tf2.model import build_model
 from bert_tf2.torch_checkpoint import load_torch_checkpoint
 from flags.bert_convert import main
-from test_bert_model import random_batch, small_config
+from helpers.bert_models import random_batch, small_config
+from helpers.paths import REPO_ROOT
 
 CLS, REL = "sketchclsinput", "sketchretrieval"
 
@@ -213,7 +214,7 @@ def _default_params_sections(bundle):
 def test_published_configuration_has_the_released_layout(bert_bundle, letter, tasks):
     """The default 8 x [12, 768, 3072] ALBERT maps 1:1 onto the published state-dict layout."""
     expected = _default_params_sections(bert_bundle)[letter]
-    config = load_config(os.path.join(os.path.dirname(__file__), "..", "bert_tf2", "configs",
+    config = load_config(os.path.join(REPO_ROOT, "bert_tf2", "configs",
                                       "sketch_transformer.yml"), {"task_types": tasks})
     model = build_model(config)
     exported = {state: {key: tuple(value.shape) for key, value in table.items()}

@@ -1,0 +1,1 @@
+"""Code shared by the test modules (no test module imports another)."""
