@@ -11,7 +11,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from bert_tf2.data import memmap
+from bert_tf2.data import memmap_builder, memmap_format
+from bert_tf2.data.sketch_collections import MemmapSketches
 from bert_tf2.errors import BertCheckpointError, BertDataError
 from bert_tf2.torch_checkpoint import load_torch_checkpoint
 from sketch_common.safe_pickle import MalformedFileError, UnsafeFileError, load_npz, load_pickle
@@ -79,7 +80,7 @@ def _load_with_sketchgloc(path):
 
 
 def _load_with_memmap_builder(path):
-    memmap.build_memmaps([str(path)], str(path.parent / "memmaps"))
+    memmap_builder.build_memmaps([str(path)], str(path.parent / "memmaps"))
 
 
 LOADERS = {"sketchgloc": (_load_with_sketchgloc, SketchDataError),
@@ -99,7 +100,7 @@ def test_bad_npz_is_a_one_line_package_error_and_runs_nothing(tmp_path, case, lo
     message = str(caught.value)
     assert message.startswith(f"{path}: ") and "\n" not in message
     assert not marker.exists()
-    assert not (tmp_path / "memmaps" / memmap.OFFSETS_FILE_NAME).exists()
+    assert not (tmp_path / "memmaps" / memmap_format.OFFSETS_FILE_NAME).exists()
 
 
 @pytest.mark.parametrize("element,pattern", [
@@ -174,7 +175,7 @@ def test_safe_unpickler_refuses_names_outside_numpy_arrays(tmp_path, monkeypatch
 def _memmaps(tmp_path):
     data = tmp_path / "cat.npz"
     data.write_bytes(_good_npz())
-    return memmap.build_memmaps([str(data)], str(tmp_path / "out"))
+    return memmap_builder.build_memmaps([str(data)], str(tmp_path / "out"))
 
 
 def test_malicious_legacy_offsets_pickle_is_refused(tmp_path):
@@ -183,21 +184,21 @@ def test_malicious_legacy_offsets_pickle_is_refused(tmp_path):
     with open(offset_path, "wb") as stream:
         pickle.dump({"train": {"cat": [(0, 2), _Payload(marker)]}}, stream)
     with pytest.raises(BertDataError, match=r"offsets\.npz: refusing to load 'builtins\.exec'"):
-        memmap.MemmapSketches(sum_path, offset_path, "train")
+        MemmapSketches(sum_path, offset_path, "train")
     assert not marker.exists()
 
 
 @pytest.mark.parametrize("protocol", [2, pickle.DEFAULT_PROTOCOL])
 def test_legacy_offsets_pickles_still_load(tmp_path, protocol):
     sum_path, offset_path = _memmaps(tmp_path)
-    expected = memmap.read_offsets(offset_path)
+    expected = memmap_format.read_offsets(offset_path)
     legacy = {"train": {"cat": [(0, 2), (2, 4)]},
               "valid": {"cat": np.array([[0, 2], [2, 4]])},  # numpy arrays and scalars too
               "test": {"cat": [(np.int64(0), np.int64(2)), (np.int64(2), np.int64(4))]}}
     with open(offset_path, "wb") as stream:
         pickle.dump(legacy, stream, protocol=protocol)
-    assert memmap.read_offsets(offset_path) == expected
-    sketches = memmap.MemmapSketches(sum_path, offset_path, "test")
+    assert memmap_format.read_offsets(offset_path) == expected
+    sketches = MemmapSketches(sum_path, offset_path, "test")
     np.testing.assert_array_equal(sketches.sketch(1), SKETCH)
 
 
@@ -211,7 +212,7 @@ def test_malformed_offsets_are_data_errors(tmp_path, offsets, pattern):
     path = tmp_path / "offsets.npz"
     path.write_bytes(pickle.dumps(offsets))
     with pytest.raises(BertDataError, match=rf"offsets\.npz: .*{pattern}"):
-        memmap.read_offsets(str(path))
+        memmap_format.read_offsets(str(path))
 
 
 # ----------------------------------------------------------------------------- .pth.tar
@@ -366,11 +367,11 @@ def test_real_category_through_both_loaders(tmp_path, quickdraw_dir):
     with np.load(path, encoding="latin1", allow_pickle=True) as reference:
         expected = {split: reference[split] for split in quickdraw.SPLITS}
     splits = quickdraw.load_category(str(path), 10 ** 6)
-    sum_path, offset_path = memmap.build_memmaps([str(path)], str(tmp_path / "out"))
+    sum_path, offset_path = memmap_builder.build_memmaps([str(path)], str(tmp_path / "out"))
     for split in quickdraw.SPLITS:
         assert len(splits[split]) == len(expected[split])
         for mine, theirs in zip(splits[split], expected[split]):
             np.testing.assert_array_equal(mine, theirs)
-        sketches = memmap.MemmapSketches(sum_path, offset_path, split)
+        sketches = MemmapSketches(sum_path, offset_path, split)
         np.testing.assert_array_equal(sketches.sketch(len(sketches) - 1), expected[split][-1])
     assert os.stat(offset_path).st_size > 0
