@@ -32,7 +32,7 @@ def _weights(trainer):
 
 def test_loss_falls_and_resume_matches_uninterrupted_run(data_dir):
     path = tiny_config(data_dir, "full")
-    full = training.Trainer(config_lib.loadtiny_config(path))
+    full = training.Trainer(config_lib.load_config(path))
     before = full.validate()["total"]
     result = full.train()
     assert result["iteration"] == 2 * (48 // 8)
@@ -41,9 +41,9 @@ def test_loss_falls_and_resume_matches_uninterrupted_run(data_dir):
     assert {"latest", "best", "iter_4", "iter_8", "iter_12"} <= set(os.listdir(checkpoints))
     assert json.load(open(checkpoints / "latest" / "checkpoint.json"))["counters"]["t"] == 12
 
-    half = training.Trainer(config_lib.loadtiny_config(path, {"num_epoch": 1, "log_dir": "half"}))
+    half = training.Trainer(config_lib.load_config(path, {"num_epoch": 1, "log_dir": "half"}))
     half.train()
-    resumed = training.Trainer(config_lib.loadtiny_config(path, {
+    resumed = training.Trainer(config_lib.load_config(path, {
         "log_dir": "half", "load_pretrained": "continue",
         "which_pretrained": ["enc_net", "task_net", "enc_opt", "task_opt"],
         "restore_checkpoint_path": str(data_dir / "logs" / "sketch_transformer" / "half" /
@@ -81,9 +81,9 @@ def test_cli_test_mode_writes_metrics_json(data_dir, capsys):
 def test_bad_settings_are_reported(data_dir):
     path = tiny_config(data_dir, "bad", task_types=["sketchretrieval"])
     with pytest.raises(Exception, match="get_type"):
-        training.Trainer(config_lib.loadtiny_config(path))
+        training.Trainer(config_lib.load_config(path))
     with pytest.raises(Exception, match="load_pretrained"):
-        training.Trainer(config_lib.loadtiny_config(path, {"get_type": "triplet",
+        training.Trainer(config_lib.load_config(path, {"get_type": "triplet",
                                                        "load_pretrained": "warm"}))
     assert cli.main(["train", path, "--load_pretrained=continue", "--get_type=triplet",
                      "--restore_checkpoint_path=/nonexistent/dir"]) == 1
