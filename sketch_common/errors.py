@@ -18,6 +18,10 @@ class ConfigError(UserError, ValueError):
     """Bad flags or settings."""
 
 
+class SketchInputError(UserError, ValueError):
+    """Raw sketches handed to a Python API that are not valid stroke-3 (names the sketch)."""
+
+
 class FileFormatError(UserError, ValueError):
     """A file that cannot be read safely or is not in the expected format."""
 

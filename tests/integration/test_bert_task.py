@@ -1,0 +1,68 @@
+"""The `SketchBert` task: raw stroke-3 sketches in, embeddings, named classes and features out."""
+
+import numpy as np
+import pytest
+
+from bert_tf2 import SketchBert
+from bert_tf2.config import load_config
+from bert_tf2.errors import BertConfigError, BertDataError
+from bert_tf2.model import build_model
+from helpers.bert_data import tiny_config
+
+NAMES = ["apple", "bee", "cat"]
+
+
+@pytest.fixture(scope="module")
+def task(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bert_task")
+    config = load_config(tiny_config(root, "task", task_types=["sketchclsinput",
+                                                               "sketchretrieval"]))
+    return SketchBert(build_model(config), config, NAMES)
+
+
+@pytest.fixture(scope="module")
+def sketches():
+    rng = np.random.RandomState(0)
+    drawn = []
+    for count in (6, 15, 9):
+        sketch = np.zeros((count, 3), np.float32)
+        sketch[:, :2] = rng.randint(-20, 21, size=(count, 2))
+        sketch[count // 2, 2] = sketch[-1, 2] = 1
+        drawn.append(sketch)
+    return drawn
+
+
+def test_classify_names_the_classes_in_probability_order(task, sketches):
+    probabilities = task.class_probabilities(sketches)
+    assert probabilities.shape == (3, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    ranked = task.classify(sketches, top_k=2)
+    for row, pairs in zip(probabilities, ranked):
+        assert [name for name, _ in pairs] == [NAMES[i] for i in np.argsort(-row)[:2]]
+        assert pairs[0][1] == pytest.approx(row.max())
+
+
+def test_embed_and_retrieval_features_per_sketch(task, sketches):
+    embedding = task.embed(sketches)
+    assert embedding.shape == (3, 16) and embedding.dtype == np.float32
+    np.testing.assert_allclose(task.embed(sketches[2:])[0], embedding[2], rtol=1e-5, atol=1e-6)
+    assert task.retrieval_features(sketches).shape == (3, task.config["rel_feat_dim"])
+
+
+def test_checkpoint_round_trip_keeps_weights_and_class_names(task, sketches, tmp_path):
+    task.save_to_checkpoint(str(tmp_path / "ckpt"))
+    restored = SketchBert.from_checkpoint(str(tmp_path / "ckpt"))
+    assert restored.class_names == NAMES
+    np.testing.assert_array_equal(restored.embed(sketches), task.embed(sketches))
+
+
+def test_missing_head_and_bad_sketches_are_clear_errors(task, tmp_path):
+    config = load_config(tiny_config(tmp_path, "maskrec", task_types=["maskrec"]))
+    pretrained = SketchBert(build_model(config), config)
+    with pytest.raises(BertConfigError, match="no sketchclsinput head"):
+        pretrained.classify([np.zeros((3, 3))])
+    with pytest.raises(BertDataError, match="sketch 1: holds NaN"):
+        task.embed([np.zeros((3, 3)), np.full((3, 3), np.nan)])
+    with pytest.raises(BertDataError, match="sketch 0: 30 points, more than the model's maximum "
+                                            "of 23"):
+        task.embed([np.zeros((30, 3))])
