@@ -12,6 +12,8 @@ The state-dict mapping is `bert_tf2.state_dicts`; the native format is `bert_tf2
 (this module depends on both, never the reverse). Command line: `flags/bert_convert.py`.
 """
 
+import os
+
 from bert_tf2.checkpoint import save_checkpoint
 from bert_tf2.config import load_config
 from bert_tf2.errors import BertCheckpointError
@@ -19,6 +21,7 @@ from bert_tf2.model import build_model
 from bert_tf2.state_dicts import (  # noqa: F401  (export_state_dicts: importable from here)
     export_state_dicts, import_state_dicts)
 from bert_tf2.torch_checkpoint import load_torch_checkpoint
+from sketch_common.presets import PRESET_FILE, metadata_writer
 
 
 def checkpoint_task_types(checkpoint, source):
@@ -60,15 +63,25 @@ def load_torch_model(torch_checkpoint, config, use_torch=None, fix_token_row_typ
 
 
 def convert(torch_checkpoint, config_path, output_dir, use_torch=None, fix_token_row_typo=True):
-    """Converts a `.pth.tar` into a native checkpoint directory; returns the `ImportSummary`."""
+    """Converts a `.pth.tar` into a preset directory; returns the `ImportSummary`.
+
+    The directory is a native checkpoint directory plus `preset.json` naming the source, so
+    `SketchBert.from_preset(output_dir)` and every tool taking a CHECKPOINT_DIR read it.
+    """
     config = load_config(config_path)
     model, summary = load_torch_model(torch_checkpoint, config, use_torch, fix_token_row_typo)
+    preset = {
+        "description": f"converted from the original checkpoint "
+                       f"{os.path.basename(torch_checkpoint)}",
+        "source": os.path.abspath(str(torch_checkpoint)),
+        "task_types": list(config["task_types"]),
+    }
     save_checkpoint(output_dir, model, config, metadata={
         "converted_from": str(torch_checkpoint),
         "fresh_position_rows": summary.fresh_position_rows,
         "fresh_heads": summary.fresh_heads,
         "fix_token_row_typo": fix_token_row_typo,
-    })
+    }, extra_files={PRESET_FILE: metadata_writer(preset)})
     return summary
 
 

@@ -18,6 +18,8 @@ from bert_tf2.checkpoint import check_checkpoint, load_checkpoint, save_checkpoi
 from bert_tf2.config import Config
 from bert_tf2.errors import BertConfigError, BertDataError
 from bert_tf2.export import ServingGraph
+from bert_tf2.presets import PRESET_ROOT, PRESETS
+from sketch_common import presets as presets_lib
 from sketch_common.errors import SketchInputError
 from sketch_common.raw_sketches import check_sketches, pad_batch
 
@@ -33,6 +35,8 @@ class SketchBert(keras.Model):
             checkpoints record them in `checkpoint.json`); None: the names are `class_<i>`.
         **kwargs: `keras.Model` arguments (`name`).
     """
+
+    presets = PRESETS
 
     def __init__(self, backbone, config, class_names=None, **kwargs):
         super().__init__(**kwargs)
@@ -63,10 +67,22 @@ class SketchBert(keras.Model):
         config, backbone = load_checkpoint(directory)
         return cls(backbone, config, metadata.get("class_names"))
 
-    def save_to_checkpoint(self, directory: str) -> None:
+    def save_to_checkpoint(self, directory: str, extra_files=None) -> None:
         """Writes a native checkpoint directory that `from_checkpoint` reads back exactly."""
         save_checkpoint(directory, self.backbone, self.config,
-                        metadata={"class_names": self.class_names})
+                        metadata={"class_names": self.class_names}, extra_files=extra_files)
+
+    @classmethod
+    def from_preset(cls, preset: str) -> "SketchBert":
+        """The task of a registered preset name (`SketchBert.presets`) or a preset directory
+        (what `save_to_preset` or `python -m bert_tf2.convert` writes)."""
+        return cls.from_checkpoint(presets_lib.preset_directory(preset, PRESETS, PRESET_ROOT))
+
+    def save_to_preset(self, directory: str, metadata=None) -> None:
+        """Writes a preset directory: the checkpoint and `preset.json` (`metadata`, e.g.
+        description, data, licence, metrics); `from_preset(directory)` gives identical outputs."""
+        self.save_to_checkpoint(directory, extra_files={
+            presets_lib.PRESET_FILE: presets_lib.metadata_writer(dict(metadata or {}))})
 
     def get_config(self):
         return {"backbone": keras.saving.serialize_keras_object(self.backbone),

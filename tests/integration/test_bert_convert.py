@@ -154,7 +154,8 @@ def test_convert_cli_writes_a_native_checkpoint(tmp_path, bert_bundle, capsys):
     assert main(["--torch_checkpoint", str(bert_bundle / "ref_small.pth.tar"),
                  "--config", config_path, "--output", str(output)]) == 0
     assert "wrote" in capsys.readouterr().out
-    assert sorted(os.listdir(output)) == ["checkpoint.json", "config.yml", "model.weights.h5"]
+    assert sorted(os.listdir(output)) == ["checkpoint.json", "config.yml", "model.weights.h5",
+                                          "preset.json"]
     metadata = json.loads((output / "checkpoint.json").read_text())
     assert metadata["fresh_heads"] == [] and metadata["fresh_position_rows"] == []
     config, model = load_checkpoint(str(output))

@@ -8,6 +8,7 @@ from bert_tf2.config import load_config
 from bert_tf2.errors import BertConfigError, BertDataError
 from bert_tf2.model import build_model
 from helpers.bert_data import tiny_config
+from sketch_common.presets import PresetError, read_metadata
 
 NAMES = ["apple", "bee", "cat"]
 
@@ -49,11 +50,21 @@ def test_embed_and_retrieval_features_per_sketch(task, sketches):
     assert task.retrieval_features(sketches).shape == (3, task.config["rel_feat_dim"])
 
 
-def test_checkpoint_round_trip_keeps_weights_and_class_names(task, sketches, tmp_path):
-    task.save_to_checkpoint(str(tmp_path / "ckpt"))
-    restored = SketchBert.from_checkpoint(str(tmp_path / "ckpt"))
+def test_preset_round_trip_keeps_weights_class_names_and_metadata(task, sketches, tmp_path):
+    task.save_to_preset(str(tmp_path / "preset"), {"description": "tiny"})
+    restored = SketchBert.from_preset(str(tmp_path / "preset"))
     assert restored.class_names == NAMES
     np.testing.assert_array_equal(restored.embed(sketches), task.embed(sketches))
+    assert read_metadata(str(tmp_path / "preset")) == {"description": "tiny"}
+
+
+def test_unknown_preset_lists_the_registered_ones(monkeypatch, tmp_path):
+    monkeypatch.setitem(SketchBert.presets, "tiny_one", {"description": "x"})
+    with pytest.raises(PresetError, match=r"'nope' is neither a registered preset \(registered: "
+                                          r"tiny_one\)"):
+        SketchBert.from_preset("nope")
+    with pytest.raises(PresetError, match="registered but its files are missing"):
+        SketchBert.from_preset("tiny_one")
 
 
 def test_missing_head_and_bad_sketches_are_clear_errors(task, tmp_path):

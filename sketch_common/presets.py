@@ -1,0 +1,72 @@
+"""Presets (keras-hub's `from_preset` / `save_to_preset`): named, ready-to-use checkpoints.
+
+A preset directory is a model package's native checkpoint directory plus `preset.json`, which
+describes it (description, training data and licence, measured metrics). Presets shipped with a
+package are registered by name in the package's `presets.py` (name -> that metadata) and live in
+the package's `preset_files/<name>/` folder; any other preset directory is loaded by its path.
+"""
+
+import json
+import os
+
+from sketch_common.atomic_io import write_text
+from sketch_common.errors import UserError
+
+PRESET_FILE = "preset.json"
+
+
+class PresetError(UserError, ValueError):
+    """An unknown preset name, or a preset directory that cannot be used."""
+
+
+def preset_directory(name_or_directory: str, registry: dict, root: str) -> str:
+    """The folder of a preset given by registered name or by path.
+
+    Args:
+        name_or_directory: a name in `registry`, or a preset (checkpoint) directory.
+        registry: the package's registered presets (name -> metadata).
+        root: the package's folder of shipped presets (`preset_files/`).
+
+    Raises:
+        PresetError: neither a registered name nor a directory (the message lists the registered
+            names), or a registered preset whose files are missing from the installation.
+    """
+    name_or_directory = os.fspath(name_or_directory)
+    if os.path.isdir(name_or_directory):
+        return name_or_directory
+    if name_or_directory in registry:
+        folder = os.path.join(root, name_or_directory)
+        if not os.path.isdir(folder):
+            raise PresetError(f"preset {name_or_directory!r} is registered but its files are "
+                              f"missing ({folder}); reinstall the package")
+        return folder
+    known = ", ".join(sorted(registry)) or "none"
+    raise PresetError(f"{name_or_directory!r} is neither a registered preset (registered: "
+                      f"{known}) nor a preset directory")
+
+
+def metadata_writer(metadata: dict):
+    """A `callable(path)` writing `metadata` as `preset.json` there (for checkpoint writers that
+    take extra files, so the preset is written together with the checkpoint)."""
+    text = json.dumps(metadata, indent=1) + "\n"
+    return lambda path: write_text(path, text)
+
+
+def read_metadata(directory: str) -> dict:
+    """`directory/preset.json` as a dict (empty when the directory has none, e.g. a plain
+    checkpoint directory).
+
+    Raises:
+        PresetError: the file exists but is not a JSON object.
+    """
+    path = os.path.join(directory, PRESET_FILE)
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            metadata = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PresetError(f"{path}: not readable JSON ({error}); write the preset again") from None
+    if not isinstance(metadata, dict):
+        raise PresetError(f"{path}: expected a JSON object; write the preset again")
+    return metadata
