@@ -33,7 +33,7 @@ flags.DEFINE_integer("ckpt_id", 0, "0: CHECKPOINT_DIR itself; else CHECKPOINT_DI
 flags.DEFINE_string("data_dir", None, "Folder of the <category>.npz files (optional).")
 flags.DEFINE_boolean("retrieval_offbyone", False,
                      "Reproduce upstream's off-by-one offset conversion of generated sketches "
-                     "(spec B7): each is translated by minus its last movement.")
+                     "(docs/differences.md#sg-b7): each is translated by minus its last movement.")
 flags.DEFINE_integer("batch_size", 100, "Sketches per encoder call.")
 
 

@@ -65,7 +65,7 @@ flags.DEFINE_boolean("color_by_category", False,
                      "Colour strokes by category as upstream (leaks the label into Rec).")
 flags.DEFINE_boolean("z_ori_clean_strokes", False,
                      "code_*.npy from the clean chunks (upstream: reorganised chunks with the "
-                     "clean graph, spec B6).")
+                     "clean graph, docs/differences.md#sg-b6).")
 flags.DEFINE_integer("batch_size", 100, "Sketches per compiled sampler / encoder call.")
 flags.DEFINE_boolean("write_svg", True, "Also write upstream's root c_i.svg files.")
 

@@ -30,7 +30,7 @@ COMPUTED_HPARAMS = ("max_seq_len", "max_stroke_len", "max_strokes_num",
 
 @dataclasses.dataclass
 class HParams:
-    """All SketchGloc hyper-parameters (upstream names; see spec §1).
+    """All SketchGloc hyper-parameters (upstream names; see docs/differences.md#sg-1).
 
     Upstream-dead names (`num_steps` aside, which the port honours as an upper bound) are kept so
     that old configs and command lines parse; README lists which ones have no effect.
@@ -330,7 +330,7 @@ def from_dict(values: dict, *, strict: bool = False) -> HParams:
     """Builds `HParams` from a `model_config.json`-style dict.
 
     Unknown keys (for example `_fixture` blocks, or keys of other upstream variants) are ignored
-    unless `strict`; upstream's loader crashed on them (spec B12).
+    unless `strict`; upstream's loader crashed on them (docs/differences.md#sg-b12).
     """
     defaults = _field_defaults()
     unknown = sorted(k for k in values if k not in defaults)

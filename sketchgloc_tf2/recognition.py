@@ -1,4 +1,5 @@
-"""The Rec metric (spec §7): a Sketch-a-Net classifier of rasterised sketches, in Keras.
+"""The Rec metric (docs/differences.md#sg-7): a Sketch-a-Net classifier of rasterised sketches, in
+Keras.
 
     python -m sketchgloc_tf2.recognition train --data_dir DIR --categories bee,bus,... \
         --output MODEL_DIR [--image_size 96] [--epochs 10]
@@ -12,8 +13,9 @@ the label). `train` rasterises the real training drawings of the categories exac
 `sample_abs.py` folder (`SAMPLE_DIR/<category>/*.png`) as colour-free ink and prints
 `Rec: <accuracy>` and one line per category.
 
-Network (Yu et al., Sketch-a-Net, single-channel, without the multi-scale ensemble; spec §7):
-the 48x48 ink image is resized (bilinear) to `image_size` (225 in the paper), then
+Network (Yu et al., Sketch-a-Net, single-channel, without the multi-scale ensemble;
+docs/differences.md#sg-7): the 48x48 ink image is resized (bilinear) to `image_size` (225 in the
+paper), then
 
 | layer | op | kernel / stride / pad | filters |
 |---|---|---|---|

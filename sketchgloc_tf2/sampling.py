@@ -1,9 +1,10 @@
-"""Sketch generation (spec §5): the compiled batched sampler and the `sample_abs` procedure.
+"""Sketch generation (docs/differences.md#sg-5): the compiled batched sampler and the `sample_abs`
+procedure.
 
 `Sampler` decodes a batch of latent codes into stroke-5 sketches with upstream's algorithm
-(spec §5.3), batched and compiled with XLA: `decoding.decode_steps`, the loop every generating
-tool shares, over the decoder step with its loop-invariant products hoisted out of the loop
-(`Decoder.step_function`). The emitted point (absolute x, y and one-hot pen) is the next step's
+(docs/differences.md#sg-5-3), batched and compiled with XLA: `decoding.decode_steps`, the loop every
+generating tool shares, over the decoder step with its loop-invariant products hoisted out of the
+loop (`Decoder.step_function`). The emitted point (absolute x, y and one-hot pen) is the next step's
 input. With `stop_at_end` a sketch stops at its first end-of-sketch point (every later row is
 the end token `(0, 0, 0, 0, 1)`) and the loop exits when every sketch has stopped; upstream
 always runs `max_seq_len` steps and then keeps the rows before the first end token, which gives
@@ -13,9 +14,9 @@ code's index and the step (`decoding.step_draws`), so a seed reproduces the sket
 whichever method decodes them; greedy decoding matches upstream step by step
 (`python -m sketchgloc_tf2.parity BUNDLE --only sample`).
 
-`generate_sample_folder` is upstream's `sample_abs.py` procedure (spec §5.2) on top of it: encode
-the first test sketches of each category (optionally reorganised with `re_scale`), generate from
-z = p_mu and write the upstream output folder.
+`generate_sample_folder` is upstream's `sample_abs.py` procedure (docs/differences.md#sg-5-2) on top
+of it: encode the first test sketches of each category (optionally reorganised with `re_scale`),
+generate from z = p_mu and write the upstream output folder.
 """
 
 import dataclasses
@@ -89,9 +90,9 @@ def absolute_to_offsets(absolute: np.ndarray, offbyone: bool = False) -> np.ndar
 
     Args:
         absolute: `[l, 3]` absolute x, y and pen flag.
-        offbyone: reproduce upstream retrieval's loop (spec B7), which also subtracts the
-            already differenced last row from row 0: the sketch is translated by minus its last
-            movement (a single point becomes (0, 0)).
+        offbyone: reproduce upstream retrieval's loop (docs/differences.md#sg-b7), which also
+            subtracts the already differenced last row from row 0: the sketch is translated by minus
+            its last movement (a single point becomes (0, 0)).
 
     Returns:
         `[l, 3]` offsets, same dtype.
@@ -323,9 +324,10 @@ class SampleFolderOptions:
         seed: seeds the reorganisation noise, unconditional codes and the sampler.
         conditional: z = p_mu of test sketches; False: z ~ N(0, I).
         z_ori_clean_strokes: `code_*.npy` encodes the clean chunks with the clean graph; upstream
-            (default False) encodes the reorganised chunks with the clean graph (spec B6).
+            (default False) encodes the reorganised chunks with the clean graph
+            (docs/differences.md#sg-b6).
         color_by_category: colour strokes by category as upstream (leaks the label into Rec,
-            spec B10); default black.
+            docs/differences.md#sg-b10); default black.
         batch_size: sketches decoded together (sampler slots) and per encoder call.
         write_svg: also write upstream's root `c_i.svg` files.
     """
@@ -390,16 +392,18 @@ def make_output_folder(output_dir: str) -> None:
 
 def generate_sample_folder(model, hparams, test_split, output_dir: str,
                            options: SampleFolderOptions) -> dict:
-    """Upstream `sample_abs.py` (spec §5.2) for already loaded, normalised test data.
+    """Upstream `sample_abs.py` (docs/differences.md#sg-5-2) for already loaded, normalised test
+    data.
 
     For category c (in `hparams.categories` order) the first `sample_size` test sketches of that
-    category (real per-category offsets, not upstream's 2500 c, spec B15) are encoded with
+    category (real per-category offsets, not upstream's 2500 c, docs/differences.md#sg-b15) are
+    encoded with
     `re_scale` noise; sketch i is generated from its z and written as
 
     * `OUTPUT_DIR/<category>/c_i.png` and `OUTPUT_DIR/c_i.png`: 48x48 rendering (upstream
       `draw_strokes` geometry), black unless `color_by_category`; `OUTPUT_DIR/c_i.svg` too;
-    * `OUTPUT_DIR/code_c_i.npy`: float32 `[1, Z]` latent of the clean layout (z_ori, spec B6);
-      for unconditional sampling the z the sketch was generated from;
+    * `OUTPUT_DIR/code_c_i.npy`: float32 `[1, Z]` latent of the clean layout (z_ori,
+      docs/differences.md#sg-b6); for unconditional sampling the z the sketch was generated from;
     * `OUTPUT_DIR/s_c_i.npy`: float64 `[1, l, 3]` generated sketch, absolute x, y (normalised
       units) and the pen-up flag.
 

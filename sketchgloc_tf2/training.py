@@ -1,10 +1,10 @@
 """The SketchGloc training loop: upstream's epochs, validation and early stopping, XLA-compiled.
 
-Upstream semantics kept (spec §4): Adam with TF1 defaults (epsilon 1e-8); every gradient clipped
-to norm `grad_clip` on its own; the learning rate `(lr - min_lr) · decay_rate^1 + min_lr`, constant
-because upstream never advances its step counter (`lr_decay=True` makes it decay per step);
-epochs of `ceil(M/B) - 1` shuffled batches; validation every `save_every` epochs on the clean
-validation batches with the evaluation model (z = μ, batch norm on moving statistics, pen loss
+Upstream semantics kept (docs/differences.md#sg-4): Adam with TF1 defaults (epsilon 1e-8); every
+gradient clipped to norm `grad_clip` on its own; the learning rate `(lr - min_lr) · decay_rate^1 +
+min_lr`, constant because upstream never advances its step counter (`lr_decay=True` makes it decay
+per step); epochs of `ceil(M/B) - 1` shuffled batches; validation every `save_every` epochs on the
+clean validation batches with the evaluation model (z = μ, batch norm on moving statistics, pen loss
 masked); a checkpoint at each improvement; early stop after 5 validations without improvement.
 
 What the port adds: `num_steps` is honoured as an upper bound; the resumable training state

@@ -73,7 +73,7 @@ def test_empty_and_unfinished_generated_sketches_are_encoded(bundle_model):
                 np.array([[0.1, 0.2, 0.0], [0.3, 0.1, 1.0], [0.5, 0.5, 1.0]])]
     codes = encode_generated(model, hparams, sketches, batch_size=2)
     assert codes.shape == (3, hparams.z_size) and np.all(np.isfinite(codes))
-    # No closed stroke = empty node set: same code as the empty sketch (spec B9).
+    # No closed stroke = empty node set: same code as the empty sketch (docs/differences.md#sg-b9).
     np.testing.assert_allclose(codes[0], codes[1])
     assert not np.allclose(codes[0], codes[2])
     # A batch of only empty sketches works too.
