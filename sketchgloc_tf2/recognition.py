@@ -31,20 +31,16 @@ map (1x1 at 96, about 1/15 of the work of 225); sizes below 81 leave no map for 
 and are refused. Training adds small random translations and horizontal flips.
 """
 
-import argparse
 import json
 import os
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+from absl import logging
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import logging  # noqa: E402
-
-from sketch_common import render  # noqa: E402
-from sketchgloc_tf2.errors import SketchConfigError, SketchDataError, SketchError  # noqa: E402
-from sketchgloc_tf2.hparams import DATASETS, atomic_write_text  # noqa: E402
+from sketch_common import render
+from sketchgloc_tf2.errors import SketchConfigError, SketchDataError
+from sketchgloc_tf2.hparams import atomic_write_text
 
 MODEL_FILE = "sketch_a_net.keras"
 CONFIG_FILE = "recognition_config.json"
@@ -238,52 +234,7 @@ def evaluate_folder(model, config: dict, sample_dir: str, batch_size: int = 256)
                 per_category=per_category, confusion=confusion)
 
 
-def _categories(args):
-    if args.categories:
-        return [name.strip() for name in args.categories.split(",") if name.strip()]
-    if args.dataset_id in DATASETS:
-        return list(DATASETS[args.dataset_id])
-    raise SketchConfigError("give --categories a,b,c or --dataset_id 1|2|3")
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sketchgloc_tf2.recognition",
-                                     description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    fit = commands.add_parser("train", help="train Sketch-a-Net on real drawings")
-    fit.add_argument("--data_dir", required=True)
-    fit.add_argument("--categories", help="comma-separated, in class order")
-    fit.add_argument("--dataset_id", type=int, help="1, 2, 3: upstream category lists")
-    fit.add_argument("--output", required=True, help="model folder to write")
-    fit.add_argument("--image_size", type=int, default=96,
-                     help=f"network input side ({PAPER_IMAGE_SIZE} in the paper)")
-    fit.add_argument("--epochs", type=int, default=10)
-    fit.add_argument("--batch_size", type=int, default=64)
-    fit.add_argument("--learning_rate", type=float, default=1e-3)
-    fit.add_argument("--num_per_category", type=int, default=70000)
-    fit.add_argument("--seed", type=int, default=0)
-    score = commands.add_parser("eval", help="Rec of a sample_abs.py folder")
-    score.add_argument("sample_dir")
-    score.add_argument("--model", required=True, help="model folder written by train")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "train":
-            config = train(args.data_dir, _categories(args), args.output, args.image_size,
-                           args.epochs, args.batch_size, args.learning_rate,
-                           args.num_per_category, args.seed)
-            print(f"valid accuracy: {config['valid_accuracy']:.4f} "
-                  f"({config['valid_drawings']} drawings); model in {args.output}")
-        else:
-            model, config = load_recognizer(args.model)
-            result = evaluate_folder(model, config, args.sample_dir)
-            print(f"Rec: {result['accuracy']}")
-            for name, accuracy in result["per_category"].items():
-                print(f"  {name}: {accuracy:.4f}")
-    except SketchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from sketch_common.command_line import run_command_line
+
+    run_command_line("flags.gloc_recognition")

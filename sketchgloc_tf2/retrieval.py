@@ -31,7 +31,8 @@ from absl import logging
 
 from sketchgloc_tf2.data.batching import BatchBuilder, BatchSizes, noise_draws_needed
 from sketchgloc_tf2.errors import SketchDataError
-from sketchgloc_tf2.sampling import absolute_to_offsets, encode_mu, list_sample_files
+from sketchgloc_tf2.sample_folder import encode_mu, list_sample_files
+from sketchgloc_tf2.strokes import absolute_to_offsets
 
 TOP_K = (1, 10, 50)
 

@@ -8,12 +8,12 @@ import pytest
 import tensorflow as tf
 
 from sketchgloc_tf2 import hparams as hparams_lib
-from sketchgloc_tf2.checkpoint import load_checkpoint_dir
+from flags.gloc_convert import main
+from sketchgloc_tf2.checkpoint import WEIGHTS_NAME, load_checkpoint_dir
 from sketchgloc_tf2.convert import (
-    WEIGHTS_NAME,
     convert_tf1,
     infer_architecture,
-    main,
+    load_any_checkpoint,
     read_tf1_checkpoint,
     tf1_variable_map,
 )
@@ -149,14 +149,14 @@ def test_checkpoint_dir_accepts_tf1_prefix_and_folder(tmp_path, lstm_checkpoint)
     batch = random_batch(np.random.default_rng(5))
     expected = eval_outputs(source, batch)
     for path in (prefix, str(folder / "ckpt")):
-        model, _ = load_checkpoint_dir(path)
+        model, _ = load_any_checkpoint(path)
         assert_same_outputs(eval_outputs(model, batch), expected)
     lonely = tmp_path / "lonely"
     shutil.copytree(folder / "ckpt", lonely / "ckpt")
     with pytest.raises(SketchCheckpointError, match="no model_config.json"):
-        load_checkpoint_dir(str(lonely / "ckpt" / os.path.basename(prefix)))
+        load_any_checkpoint(str(lonely / "ckpt" / os.path.basename(prefix)))
     with pytest.raises(SketchCheckpointError, match="no such checkpoint directory"):
-        load_checkpoint_dir(str(tmp_path / "nothing_here"))
+        load_any_checkpoint(str(tmp_path / "nothing_here"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(SketchCheckpointError, match="neither a native checkpoint directory"):
-        load_checkpoint_dir(str(tmp_path / "empty"))
+        load_any_checkpoint(str(tmp_path / "empty"))

@@ -18,14 +18,10 @@ from sketchgloc_tf2.decoding import (
     start_points,
     step_draws,
 )
-from sketchgloc_tf2.sampling import (
-    SampleFolderOptions,
-    Sampler,
-    absolute_to_offsets,
-    generate_sample_folder,
-    load_sampling_model,
-    to_stroke3,
-)
+from sketchgloc_tf2.convert import load_sampling_model
+from sketchgloc_tf2.sample_folder import SampleFolderOptions, generate_sample_folder
+from sketchgloc_tf2.sampling import Sampler
+from sketchgloc_tf2.strokes import absolute_to_offsets, to_stroke3
 
 
 def tiny_model(seed=0, **changes):

@@ -36,7 +36,7 @@ from sketchgloc_tf2.errors import SketchConfigError
 from sketchgloc_tf2.hparams import CELL_TYPES as CELL_TYPE_NAMES
 from sketchgloc_tf2.layers.hashed_random import hashed_uniform
 from sketchgloc_tf2.layers.initializers import BlockOrthogonal
-from sketchgloc_tf2.layers.recurrence import RecurrentCell, project_last_axis
+from sketchgloc_tf2.layers.recurrence import RecurrentCell
 from sketchgloc_tf2.serialization import SERIALIZATION_PACKAGE
 LAYER_NORM_EPSILON = 1e-3
 HYPER_NORM_BLOCKS = ("ix", "jx", "fx", "ox", "ih", "jh", "fh", "oh")
