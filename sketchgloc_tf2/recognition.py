@@ -39,6 +39,7 @@ import numpy as np
 from absl import logging
 
 from sketch_common import render
+from sketch_common.atomic_io import atomic_path
 from sketchgloc_tf2.errors import SketchConfigError, SketchDataError
 from sketchgloc_tf2.hparams import atomic_write_text
 
@@ -170,9 +171,8 @@ def train(data_dir: str, categories, output_dir: str, image_size: int = 96, epoc
                   train_drawings=len(train_images), valid_drawings=len(valid_images),
                   valid_accuracy=float(valid_accuracy), data_dir=os.path.abspath(data_dir))
     os.makedirs(output_dir, exist_ok=True)
-    temporary = render.atomic_target(os.path.join(output_dir, MODEL_FILE))
-    model.save(temporary)
-    os.replace(temporary, os.path.join(output_dir, MODEL_FILE))
+    with atomic_path(os.path.join(output_dir, MODEL_FILE)) as temporary:
+        model.save(temporary)
     atomic_write_text(os.path.join(output_dir, CONFIG_FILE), json.dumps(config, indent=1))
     return config
 

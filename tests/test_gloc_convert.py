@@ -17,7 +17,7 @@ from sketchgloc_tf2.convert import (
     read_tf1_checkpoint,
     tf1_variable_map,
 )
-from sketchgloc_tf2.errors import SketchCheckpointError
+from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError
 from sketchgloc_tf2.model import SketchGlocModel
 from test_gloc_model import random_batch, tiny_hparams
 
@@ -142,6 +142,20 @@ def test_cli_writes_native_checkpoint_dir(tmp_path, lstm_checkpoint):
     assert loaded_hparams == hparams
     batch = random_batch(np.random.default_rng(4))
     assert_same_outputs(eval_outputs(model, batch), eval_outputs(source, batch))
+
+
+def test_cli_refuses_to_overwrite_a_checkpoint_without_overwrite(tmp_path, lstm_checkpoint):
+    folder, _, _, _ = lstm_checkpoint
+    output = tmp_path / "native"
+    output.mkdir()
+    (output / "model_config.json").write_text("{}")
+    command = ["--tf1_checkpoint", str(folder / "ckpt"), "--config",
+               str(folder / "model_config.json"), "--output", str(output)]
+    with pytest.raises(SketchConfigError, match="already holds a checkpoint.*--overwrite"):
+        main(command)
+    assert set(os.listdir(output)) == {"model_config.json"}
+    assert main(command + ["--overwrite"]) == 0
+    assert set(os.listdir(output)) == {"model_config.json", WEIGHTS_NAME}
 
 
 def test_checkpoint_dir_accepts_tf1_prefix_and_folder(tmp_path, lstm_checkpoint):
