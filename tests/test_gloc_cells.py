@@ -11,6 +11,7 @@ from sketchgloc_tf2.layers import hashed_random
 from sketchgloc_tf2.layers.cells import HyperLSTMCell, LayerNormLSTMCell, LSTMCell
 from sketchgloc_tf2.layers.recurrence import run_recurrences
 from sketchgloc_tf2.layers.stroke_encoder import StrokeEncoder, reverse_valid_steps
+from gloc_test_helpers import make, randomise
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 
@@ -63,13 +64,6 @@ def np_hyper(w, sub, x, state, units, hyper_units):
     return h2, np.concatenate([h2, hyp_h, c2, hyp_c], 1)
 
 
-def randomise(layer, rng, scale=0.5):
-    """Gives every weight random values (so zero-initialised hyper blocks matter)."""
-    for weight in layer.weights:
-        if weight.trainable:
-            weight.assign(rng.normal(0.0, scale, weight.shape).astype(np.float32))
-
-
 WEIGHT_NAMES = ("W_xh", "W_hh", "bias", "ln_all_gamma", "ln_all_beta", "ln_c_gamma", "ln_c_beta",
                 "hyper_zw_kernel", "hyper_zw_bias", "hyper_alpha_kernel", "hyper_zb_kernel",
                 "hyper_beta_kernel")
@@ -79,13 +73,6 @@ def weights_of(cell):
     """The cell's own weights (not its sub-cell's) as float64 arrays."""
     return {name: getattr(cell, name).numpy().astype(np.float64)
             for name in WEIGHT_NAMES if hasattr(cell, name)}
-
-
-def make(cell_class, units=5, input_dim=3, **kwargs):
-    extra = dict(hyper_num_units=7, hyper_embedding_size=4) if cell_class is HyperLSTMCell else {}
-    cell = cell_class(units, **extra, **kwargs)
-    cell.build((None, input_dim))
-    return cell
 
 
 def numpy_step(cell, x, state):
