@@ -22,6 +22,20 @@ def _requirements():
     return [line for line in lines if line and not line.startswith(("#", "pytest"))]
 
 
+GLOC_CONSOLE_SCRIPTS = [
+    "sketchgloc-train = flags.gloc_train:run",
+    "sketchgloc-sample = flags.gloc_sample:run",
+    "sketchgloc-retrieval = flags.gloc_retrieval:run",
+    "sketchgloc-export = flags.gloc_export:run",
+    "sketchgloc-convert = flags.gloc_convert:run",
+    "sketchgloc-ndjson = flags.gloc_ndjson:run",
+    "sketchgloc-synthetic = flags.gloc_synthetic:run",
+    "sketchgloc-pictures = flags.gloc_pictures:run",
+    "sketchgloc-recognition = flags.gloc_recognition:run",
+    "sketchgloc-parity = flags.gloc_parity:run",
+    "sketchgloc-tune = flags.gloc_tune:run",
+]
+
 setuptools.setup(
     name="sketch-tf2",
     version="0.1.0",
@@ -43,4 +57,5 @@ setuptools.setup(
     },
     entry_points={"console_scripts": BERT_CONSOLE_SCRIPTS},
     license="Apache-2.0",
+    entry_points={"console_scripts": GLOC_CONSOLE_SCRIPTS},
 )

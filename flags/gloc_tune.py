@@ -13,7 +13,7 @@ Searches SketchGloc hyperparameters with keras-tuner (see `sketchgloc_tf2.tune`)
 import os
 import sys
 
-from absl import flags, logging
+from absl import flags
 
 from flags.common import (apply_runtime_flags, define_distribution_flags, define_tune_flags,
                           run_app, strategy_from_flags)
@@ -70,35 +70,39 @@ def space_from_flags(flag_values=FLAGS):
 
 
 def main(argv) -> int:
-    """Runs the search of the parsed flags; prints the best trial. Returns the exit status."""
+    """Runs the search of the parsed flags; prints the best trial. Returns the exit status.
+
+    Raises:
+        SketchError: bad flags or data (a trial's fatal error is re-raised as one).
+    """
     if len(argv) > 1:
         print(f"error: unexpected arguments: {' '.join(argv[1:])}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras_tuner
 
-    from sketch_common.errors import UserError
     from sketchgloc_tf2 import hparams as hparams_lib
     from sketchgloc_tf2 import tune
+    from sketchgloc_tf2.errors import SketchError
 
+    apply_runtime_flags()
+    strategy = strategy_from_flags()
+    base = hparams_lib.HParams().replace(**hparam_overrides())
+    tuner = tune.make_tuner(FLAGS.data_dir, FLAGS.tuning_dir, base, space_from_flags(),
+                            FLAGS.max_trials, FLAGS.trial_steps, FLAGS.oracle,
+                            FLAGS.tuner_seed, strategy)
     try:
-        apply_runtime_flags()
-        strategy = strategy_from_flags()
-        base = hparams_lib.HParams().replace(**hparam_overrides())
-        tuner = tune.make_tuner(FLAGS.data_dir, FLAGS.tuning_dir, base, space_from_flags(),
-                                FLAGS.max_trials, FLAGS.trial_steps, FLAGS.oracle,
-                                FLAGS.tuner_seed, strategy)
         tuner.search()
-        best_dir = tune.write_best(tuner, FLAGS.tuning_dir)
-    except (UserError, keras_tuner.errors.FatalError) as error:
-        logging.error("%s", error)
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except keras_tuner.errors.FatalError as error:
+        raise SketchError(str(error)) from error
+    best_dir = tune.write_best(tuner, FLAGS.tuning_dir)
     print(tune.best_summary(best_dir, FLAGS.data_dir))
     return 0
 
 
 def run() -> None:
     """Console-script entry point."""
+    from sketch_common.errors import run_tool
+
     define_flags()
-    run_app(main, __doc__)
+    run_tool(lambda: run_app(main, __doc__))

@@ -13,6 +13,57 @@ from flags.common import (define_distribution_flags, define_flag_for_default,
 from sketchgloc_tf2 import hparams as hparams_lib
 
 FLAGS = flags.FLAGS
+UNUSED = "accepted for upstream command lines and configs; has no effect in training"
+# What each hparam means (the flag help); defaults and allowed ranges are appended.
+HPARAM_HELP = {
+    "categories": "categories to train on: <category>.npz files of --data_dir, in class order",
+    "num_steps": "upper bound on training steps (upstream ignores it; the port stops there)",
+    "re_scale": "strength of the reorganisation noise on the encoder input (the re_scale task; "
+                "0: none)",
+    "save_every": "validate (and save on improvement) every this many epochs",
+    "dec_rnn_size": "decoder cell units",
+    "enc_model": "node encoder cell type",
+    "enc_rnn_size": "node encoder cell units (per direction)",
+    "dec_model": "decoder cell type",
+    "max_seq_len": "T, longest sketch in points; computed from the data (-1: not yet computed)",
+    "max_stroke_len": "L, longest graph node in points; computed from the data",
+    "max_strokes_num": "N, most graph nodes of a sketch; computed from the data",
+    "z_size": "latent code size",
+    "batch_size": "sketches per training step",
+    "num_mixture": "upstream key, accepted and IGNORED: the decoder's Gaussian mixture always "
+                   "has num_mixture_components components (docs/differences.md#sg-b5)",
+    "learning_rate": "initial Adam learning rate",
+    "decay_rate": "per-step learning-rate decay base (constant rate unless lr_decay, as "
+                  "upstream: docs/differences.md#sg-b4)",
+    "min_learning_rate": "learning-rate floor",
+    "grad_clip": "each variable's gradient is clipped to this L2 norm",
+    "de_weight": UNUSED,
+    "use_recurrent_dropout": "recurrent dropout (without memory loss) in the cells",
+    "recurrent_dropout_prob": "KEEP probability of recurrent dropout (1 - dropout rate; 1.0 "
+                              "keeps everything), used when use_recurrent_dropout",
+    "use_input_dropout": "dropout on the decoder inputs",
+    "input_dropout_prob": "KEEP probability of input dropout (1 - dropout rate), used when "
+                          "use_input_dropout",
+    "use_output_dropout": "dropout on the decoder outputs",
+    "output_dropout_prob": "KEEP probability of output dropout (1 - dropout rate), used when "
+                           "use_output_dropout",
+    "random_scale_factor": "training augmentation: random x/y stretch strength",
+    "augment_stroke_prob": "training augmentation: probability of dropping a point",
+    "png_scale_ratio": UNUSED,
+    "png_rotate_angle": UNUSED,
+    "png_translate_dist": UNUSED,
+    "is_training": "upstream training-mode switch (the tools set it themselves)",
+    "png_width": UNUSED,
+    "num_sub": UNUSED,
+    "num_per_category": "sketches per category taken from each split's file at most",
+    "normalizing_scale_factor": "original units per model unit; computed from the training "
+                                "data (-1: not yet computed)",
+    "num_mixture_components": "Gaussian mixture components of the decoder output (upstream "
+                              "hard-codes 20; the port's name)",
+    "clip_node_length": "clamp node lengths to L (the port's fix of docs/differences.md#sg-b1)",
+    "lr_decay": "advance the learning-rate decay with the step (upstream never does)",
+    "seed": "seed of weights, shuffling, augmentation and dropout",
+}
 
 
 def define_train_flags(flag_values=FLAGS) -> None:
@@ -47,7 +98,8 @@ def define_hparam_flags(flag_values=FLAGS) -> None:
     for name, default in hparams_lib.HParams().values().items():
         allowed = hparams_lib.HPARAM_RANGES.get(name)
         limits = f"; allowed: {allowed.describe(name)}" if allowed else ""
-        define_flag_for_default(name, default, f"hparam {name} (default {default!r}{limits}).",
+        meaning = HPARAM_HELP.get(name, f"hparam {name}")
+        define_flag_for_default(name, default, f"{meaning} (hparam; default {default!r}{limits}).",
                                 flag_values=flag_values)
 
 

@@ -1,9 +1,10 @@
-"""Loading a CHECKPOINT_DIR: a native checkpoint directory, or an original TF1 checkpoint.
+"""The native checkpoint format: a directory of `model_config.json` + `model.weights.h5`.
 
-A native checkpoint directory (written by `python -m sketchgloc_tf2.convert` or by training) holds
-`model_config.json` and `model.weights.h5`. For convenience an original TF1 checkpoint is accepted
-too (a prefix such as `ckpt/vector-123`, or a folder with a TF `checkpoint` file); it is converted
-in memory, with `model_config.json` taken from its folder or the folder above.
+Training, `python -m sketchgloc_tf2.convert` and the tuner write it; every tool accepts it as
+CHECKPOINT_DIR. This module owns the file names (`CONFIG_NAME`, `WEIGHTS_NAME`) and the reading
+(`load_checkpoint_dir`) and writing (`save_checkpoint_dir`) of such a directory. Original TF1
+checkpoints are read by `sketchgloc_tf2.convert` (which depends on this module, never the
+reverse); `convert.load_any_checkpoint` accepts either kind.
 
 A missing, unreadable or malformed `model_config.json` and a truncated, garbage or mismatched
 `model.weights.h5` raise `SketchCheckpointError` (one line naming the file and what to do).
@@ -13,37 +14,33 @@ import json
 import os
 
 import h5py
-import tensorflow as tf
 
+from sketch_common.atomic_io import atomic_path
+from sketch_common.errors import one_line
 from sketchgloc_tf2 import hparams as hparams_lib
-from sketchgloc_tf2.convert import CONFIG_NAME, WEIGHTS_NAME, convert_tf1
 from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError
 from sketchgloc_tf2.model import SketchGlocModel
 
-
-def _tf1_prefix(path):
-    """The TF1 checkpoint prefix `path` designates, or None."""
-    if os.path.isdir(path):
-        return tf.train.latest_checkpoint(path)
-    if os.path.exists(path + ".index"):
-        return path
-    return None
+CONFIG_NAME = "model_config.json"
+WEIGHTS_NAME = "model.weights.h5"
 
 
-def _find_config(prefix):
-    folder = os.path.dirname(os.path.abspath(prefix))
-    for candidate in (folder, os.path.dirname(folder)):
-        path = os.path.join(candidate, CONFIG_NAME)
-        if os.path.exists(path):
-            return path
-    raise SketchCheckpointError(
-        f"{prefix}: TF1 checkpoint found but no {CONFIG_NAME} in {folder} or its parent; "
-        f"convert it with `python -m sketchgloc_tf2.convert --config ...`."
-    )
+def is_native_dir(path: str) -> bool:
+    """Whether `path` is a folder holding a `model.weights.h5` entry (a native checkpoint)."""
+    return os.path.isdir(path) and os.path.lexists(os.path.join(path, WEIGHTS_NAME))
 
 
-def _one_line(error) -> str:
-    return " ".join(str(error).split())
+def save_weights(model, path: str) -> None:
+    """`model.save_weights(path)` through a temporary file and a rename (never half-written)."""
+    with atomic_path(path) as temporary:
+        model.save_weights(temporary)
+
+
+def save_checkpoint_dir(model, hparams, directory: str) -> None:
+    """Writes `directory/model_config.json` and `directory/model.weights.h5` (atomically)."""
+    os.makedirs(directory, exist_ok=True)
+    hparams_lib.save_config(hparams, os.path.join(directory, CONFIG_NAME))
+    save_weights(model, os.path.join(directory, WEIGHTS_NAME))
 
 
 def load_model_config(path):
@@ -75,7 +72,7 @@ def load_model_config(path):
         raise SketchCheckpointError(f"{path}: not valid JSON ({error.msg} at line {error.lineno} "
                                     f"column {error.colno}); {fix}") from None
     except (ValueError, RecursionError) as error:
-        raise SketchCheckpointError(f"{path}: not valid JSON ({_one_line(error)}); {fix}") \
+        raise SketchCheckpointError(f"{path}: not valid JSON ({one_line(error)}); {fix}") \
             from None
     if not isinstance(values, dict):
         raise SketchCheckpointError(f"{path}: expected a JSON object of hparams, got "
@@ -83,7 +80,7 @@ def load_model_config(path):
     try:
         return hparams_lib.from_dict(values)
     except (SketchConfigError, TypeError, OverflowError) as error:
-        raise SketchCheckpointError(f"{path}: bad hparams ({_one_line(error)}); {fix}") \
+        raise SketchCheckpointError(f"{path}: bad hparams ({one_line(error)}); {fix}") \
             from None
 
 
@@ -105,45 +102,40 @@ def _check_weights_file(weights_path):
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as error:
         raise SketchCheckpointError(
             f"{weights_path}: not a readable weights file, truncated or corrupted "
-            f"({_one_line(error)}); restore it from a copy or write it again (training, or "
+            f"({one_line(error)}); restore it from a copy or write it again (training, or "
             "`python -m sketchgloc_tf2.convert`)") from None
 
 
 def load_checkpoint_dir(path):
-    """Loads a model from a CHECKPOINT_DIR.
+    """Loads the model of a native checkpoint directory.
 
     Args:
-        path: native checkpoint directory, TF1 checkpoint prefix, or folder of a TF1 checkpoint.
+        path: folder holding `model_config.json` and `model.weights.h5`.
 
     Returns:
         `(model, hparams)`.
 
     Raises:
-        SketchCheckpointError: nothing at `path`; a missing, unreadable or malformed
-            `model_config.json`; a truncated, corrupted or mismatched `model.weights.h5`; an
-            unreadable TF1 checkpoint. One line naming the file and what to do.
+        SketchCheckpointError: nothing at `path`; no `model.weights.h5` there; a missing,
+            unreadable or malformed `model_config.json`; a truncated, corrupted or mismatched
+            `model.weights.h5`. One line naming the file and what to do.
     """
     weights_path = os.path.join(path, WEIGHTS_NAME)
-    if not os.path.exists(path) and not os.path.exists(path + ".index"):
+    if not os.path.exists(path):
         raise SketchCheckpointError(
             f"{path}: no such checkpoint directory; pass a folder with {CONFIG_NAME} and "
             f"{WEIGHTS_NAME} (or a TF1 checkpoint prefix)")
-    if os.path.isdir(path) and os.path.lexists(weights_path):
-        hparams = load_model_config(os.path.join(path, CONFIG_NAME))
-        _check_weights_file(weights_path)
-        model = SketchGlocModel.from_hparams(hparams)
-        try:
-            model.load_weights(weights_path)
-        except (ValueError, KeyError) as error:
-            raise SketchCheckpointError(
-                f"{weights_path}: weights do not match {os.path.join(path, CONFIG_NAME)} "
-                f"({_one_line(error)}); use the config written with these weights") from None
-        return model, hparams
-    prefix = _tf1_prefix(path)
-    if prefix is None:
+    if not is_native_dir(path):
         raise SketchCheckpointError(
-            f"{path}: neither a native checkpoint directory ({CONFIG_NAME} + {WEIGHTS_NAME}) nor "
-            "a TF1 checkpoint (prefix with .index, or a folder with a 'checkpoint' file)"
-        )
-    hparams = load_model_config(_find_config(prefix))
-    return convert_tf1(prefix, hparams), hparams
+            f"{path}: not a native checkpoint directory ({CONFIG_NAME} + {WEIGHTS_NAME}); "
+            "convert a TF1 checkpoint with `python -m sketchgloc_tf2.convert`")
+    hparams = load_model_config(os.path.join(path, CONFIG_NAME))
+    _check_weights_file(weights_path)
+    model = SketchGlocModel.from_hparams(hparams)
+    try:
+        model.load_weights(weights_path)
+    except (ValueError, KeyError) as error:
+        raise SketchCheckpointError(
+            f"{weights_path}: weights do not match {os.path.join(path, CONFIG_NAME)} "
+            f"({one_line(error)}); use the config written with these weights") from None
+    return model, hparams

@@ -1,15 +1,17 @@
-"""Converts an original (TF1) SketchGloc checkpoint into a native checkpoint directory (spec §9).
+"""Original (TF1) SketchGloc checkpoints: reading, converting to the native format, and the
+loader every tool uses for "a native checkpoint directory or a TF1 checkpoint"
+(docs/differences.md#sg-9).
 
     python -m sketchgloc_tf2.convert --tf1_checkpoint PREFIX --config model_config.json --output DIR
 
 The TF1 checkpoint is read with `tf.train.load_checkpoint` (no TF1 needed). Every trainable
 variable and the batch-norm moving statistics are required; Adam slots, beta powers and
 `num_of_steps` are optional and ignored. The output directory holds `model_config.json` and
-`model.weights.h5` (written atomically) and is what every tool accepts as CHECKPOINT_DIR
-(see `sketchgloc_tf2.checkpoint.load_checkpoint_dir`).
+`model.weights.h5` (written atomically, see `sketchgloc_tf2.checkpoint`) and is what every tool
+accepts as CHECKPOINT_DIR. This module depends on `checkpoint.py` (the native format), never the
+reverse; the TF1 variable scopes of the original graph are named here.
 """
 
-import argparse
 import os
 import re
 
@@ -17,21 +19,28 @@ import numpy as np
 import tensorflow as tf
 
 from sketchgloc_tf2 import hparams as hparams_lib
-from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError, run_tool
+from sketchgloc_tf2.checkpoint import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    is_native_dir,
+    load_checkpoint_dir,
+    load_model_config,
+    save_checkpoint_dir,
+)
+from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError
 from sketchgloc_tf2.layers.cells import (
     HYPER_BIAS_BLOCKS,
     HYPER_NORM_BLOCKS,
-    TF1_CELL_SCOPES,
     HyperLSTMCell,
     LayerNormLSTMCell,
 )
 from sketchgloc_tf2.model import SketchGlocModel
 
+# TF1 variable scopes of the original graph.
 MODEL_SCOPE = "sketchBoard"
 ENCODER_SCOPE = f"{MODEL_SCOPE}/ENC1_RNN"
 DECODER_CELL_SCOPE = f"{MODEL_SCOPE}/decoder/decoder/rnn"
-CONFIG_NAME = "model_config.json"
-WEIGHTS_NAME = "model.weights.h5"
+TF1_CELL_SCOPES = {"lstm": "LSTMCell", "layer_norm": "LayerNormLSTMCell", "hyper": "HyperLSTMCell"}
 OPTIONAL_PATTERN = re.compile(r"(/Adam(_1)?$)|(^|/)beta[12]_power$|(^|/)num_of_steps$")
 SCOPE_TO_CELL_TYPE = {scope: cell_type for cell_type, scope in TF1_CELL_SCOPES.items()}
 
@@ -236,20 +245,6 @@ def tf1_gradients(model, gradients):
     return result
 
 
-def save_checkpoint_dir(model, hparams, directory):
-    """Writes `directory/model_config.json` and `directory/model.weights.h5` (atomically)."""
-    os.makedirs(directory, exist_ok=True)
-    hparams_lib.save_config(hparams, os.path.join(directory, CONFIG_NAME))
-    final_path = os.path.join(directory, WEIGHTS_NAME)
-    temp_path = os.path.join(directory, ".tmp_" + WEIGHTS_NAME)
-    try:
-        model.save_weights(temp_path)
-        os.replace(temp_path, final_path)
-    finally:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-
-
 def _latest_in_folder(folder):
     """The checkpoint prefix that `folder/checkpoint` names, checked to exist."""
     state = tf.train.get_checkpoint_state(folder)
@@ -264,28 +259,117 @@ def _latest_in_folder(folder):
     return latest
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m sketchgloc_tf2.convert",
-        description="Convert an original SketchGloc TF1 checkpoint into a native checkpoint dir.")
-    parser.add_argument("--tf1_checkpoint", required=True,
-                        help="TF1 checkpoint prefix (e.g. ckpt/vector) or its folder")
-    parser.add_argument("--config", required=True, help="model_config.json of that checkpoint")
-    parser.add_argument("--output", required=True, help="output checkpoint directory")
-    args = parser.parse_args(argv)
-    if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise SketchConfigError(f"--output {args.output}: exists and is not a folder; pass a "
+def _tf1_prefix(path):
+    """The TF1 checkpoint prefix `path` designates, or None."""
+    if os.path.isdir(path):
+        return tf.train.latest_checkpoint(path)
+    if os.path.exists(path + ".index"):
+        return path
+    return None
+
+
+def _find_config(prefix):
+    folder = os.path.dirname(os.path.abspath(prefix))
+    for candidate in (folder, os.path.dirname(folder)):
+        path = os.path.join(candidate, CONFIG_NAME)
+        if os.path.exists(path):
+            return path
+    raise SketchCheckpointError(
+        f"{prefix}: TF1 checkpoint found but no {CONFIG_NAME} in {folder} or its parent; "
+        f"convert it with `python -m sketchgloc_tf2.convert --config ...`."
+    )
+
+
+def load_any_checkpoint(path):
+    """Loads a CHECKPOINT_DIR as the tools accept it: a native checkpoint directory, or an
+    original TF1 checkpoint (a prefix such as `ckpt/vector-123`, or a folder with a TF
+    `checkpoint` file) converted in memory with the `model_config.json` of its folder or the
+    folder above.
+
+    Returns:
+        `(model, hparams)`.
+
+    Raises:
+        SketchCheckpointError: nothing at `path`, a broken native directory (see
+            `checkpoint.load_checkpoint_dir`) or an unreadable or mismatched TF1 checkpoint.
+    """
+    if not os.path.exists(path) and not os.path.exists(path + ".index"):
+        raise SketchCheckpointError(
+            f"{path}: no such checkpoint directory; pass a folder with {CONFIG_NAME} and "
+            f"{WEIGHTS_NAME} (or a TF1 checkpoint prefix)")
+    if is_native_dir(path):
+        return load_checkpoint_dir(path)
+    prefix = _tf1_prefix(path)
+    if prefix is None:
+        raise SketchCheckpointError(
+            f"{path}: neither a native checkpoint directory ({CONFIG_NAME} + {WEIGHTS_NAME}) nor "
+            "a TF1 checkpoint (prefix with .index, or a folder with a 'checkpoint' file)"
+        )
+    hparams = load_model_config(_find_config(prefix))
+    return convert_tf1(prefix, hparams), hparams
+
+
+def load_sampling_model(checkpoint_dir: str, ckpt_id: int = 0) -> tuple:
+    """The model and hparams of a CHECKPOINT_DIR (native or TF1), in evaluation mode.
+
+    Args:
+        checkpoint_dir: native checkpoint directory, TF1 checkpoint prefix or folder.
+        ckpt_id: 0 for `checkpoint_dir` itself (its latest checkpoint); otherwise
+            `checkpoint_dir/vector-<ckpt_id>` (a TF1 prefix or a native directory), as upstream
+            root's `sample_abs.py` 6th argument.
+
+    Returns:
+        `(model, hparams)` with `hparams.eval_copy()` (dropout off, `is_training` False).
+    """
+    path = checkpoint_dir
+    if ckpt_id:
+        path = os.path.join(checkpoint_dir, f"vector-{ckpt_id}")
+        if not (os.path.isdir(path) or os.path.exists(path + ".index")):
+            raise SketchCheckpointError(
+                f"{path}: no checkpoint vector-{ckpt_id} in {checkpoint_dir}; pass CKPT_ID 0 for "
+                "the latest one")
+    model, hparams = load_any_checkpoint(path)
+    return model, hparams.eval_copy()
+
+
+def convert_checkpoint(tf1_checkpoint: str, config: str, output: str,
+                       overwrite: bool = False) -> str:
+    """`python -m sketchgloc_tf2.convert`: TF1 checkpoint + its config -> native directory.
+
+    Args:
+        tf1_checkpoint: TF1 checkpoint prefix, or the folder of its `checkpoint` file.
+        config: the `model_config.json` of that checkpoint.
+        output: the native checkpoint directory to write.
+        overwrite: replace a native checkpoint already in `output`.
+
+    Returns:
+        What was written, one line.
+
+    Raises:
+        SketchConfigError: `output` is a file, or holds a checkpoint and `overwrite` is False
+            (checked before anything is read).
+        SketchCheckpointError: an unreadable or mismatched TF1 checkpoint.
+    """
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise SketchConfigError(f"--output {output}: exists and is not a folder; pass a "
                                 "folder for the checkpoint directory")
-    hparams = hparams_lib.load_config(args.config)
-    prefix = args.tf1_checkpoint
+    existing = [name for name in (CONFIG_NAME, WEIGHTS_NAME)
+                if os.path.lexists(os.path.join(output, name))]
+    if existing and not overwrite:
+        raise SketchConfigError(f"--output {output}: already holds a checkpoint "
+                                f"({', '.join(existing)}); pass --overwrite to replace it, or "
+                                "choose another folder")
+    hparams = hparams_lib.load_config(config)
+    prefix = tf1_checkpoint
     if os.path.isdir(prefix):
         prefix = _latest_in_folder(prefix)
     model = convert_tf1(prefix, hparams)
-    save_checkpoint_dir(model, hparams, args.output)
-    print(f"wrote {os.path.join(args.output, WEIGHTS_NAME)} and {CONFIG_NAME} "
-          f"({len(tf1_variable_map(model))} variables from {prefix})")
-    return 0
+    save_checkpoint_dir(model, hparams, output)
+    return (f"wrote {os.path.join(output, WEIGHTS_NAME)} and {CONFIG_NAME} "
+            f"({len(tf1_variable_map(model))} variables from {prefix})")
 
 
 if __name__ == "__main__":
-    run_tool(main)
+    from sketch_common.command_line import run_command_line
+
+    run_command_line("flags.gloc_convert")

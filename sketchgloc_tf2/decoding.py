@@ -1,4 +1,5 @@
-"""The decoding loop of SketchGloc (spec §5.3): the sampling rule, its random draws, the loop.
+"""The decoding loop of SketchGloc (docs/differences.md#sg-5-3): the sampling rule, its random
+draws, the loop.
 
 `decode_steps` is the one loop that turns decoder steps into stroke-5 points; `Sampler.__call__`,
 `Sampler.sample_many` (continuous batching) and the exported `sample` / `reconstruct`
@@ -9,7 +10,8 @@ next point from the mixture (`choose_points`):
   `softmax(log pi / tau)` (upstream `adjust_pdf` + `get_pi_idx`; the last component if rounding
   leaves the CDF below the uniform, as upstream's `-1`);
 * position: a bivariate normal with mean `(mu_x, mu_y)` and standard deviations
-  `(sigma_x tau, sigma_y tau)` with correlation rho (spec Q9: upstream scales sigma by
+  `(sigma_x tau, sigma_y tau)` with correlation rho (docs/differences.md#sg-q9: upstream scales
+  sigma by
   `sqrt(tau)^2`, so the covariance by tau^2, as sketch-rnn);
 * pen state: the same tempered inverse-CDF draw on the three pen probabilities, one-hot;
 * greedy mode: argmax of pi, the component mean, argmax of the pen probabilities.
@@ -25,7 +27,7 @@ import math
 
 import tensorflow as tf
 
-from sketchgloc_tf2.layers.cells import mix32
+from sketchgloc_tf2.layers.hashed_random import mix32
 
 START_TOKEN = (0.0, 0.0, 1.0, 0.0, 0.0)
 END_TOKEN = (0.0, 0.0, 0.0, 0.0, 1.0)
@@ -51,7 +53,7 @@ def _tempered_choice(log_probs, temperature, uniform):
 
 
 def choose_points(mixture, temperature, uniforms, normals, greedy):
-    """One sampling step for a batch (spec §5.3 steps 2–4).
+    """One sampling step for a batch (docs/differences.md#sg-5-3 steps 2–4).
 
     Args:
         mixture: dict of `[B, K]` `pi`, `mux`, `muy`, `sigmax`, `sigmay`, `corr` and `[B, 3]`
@@ -89,8 +91,9 @@ def choose_points(mixture, temperature, uniforms, normals, greedy):
 def step_draws(seed, sketch_ids, steps, dtype=tf.float32):
     """The random numbers of one decoder step for each sketch.
 
-    A counter-based generator (`cells.mix32` hash, 24-bit uniforms; normals by Box-Muller, so
-    within 5.8 standard deviations): row b depends only on `(seed, sketch_ids[b], steps[b])`.
+    A counter-based generator (`hashed_random.mix32` hash, 24-bit uniforms; normals by
+    Box-Muller, so within 5.8 standard deviations): row b depends only on
+    `(seed, sketch_ids[b], steps[b])`.
 
     Args:
         seed: int64 `[2]` seed pair.

@@ -2,6 +2,8 @@
 
     python -m sketchgloc_tf2.export CHECKPOINT_DIR EXPORT_BASE [--version N]
 
+(command line in `flags/gloc_export.py`; CHECKPOINT_DIR is loaded by `convert.load_any_checkpoint`)
+
 writes `EXPORT_BASE/N/` (N = one more than the largest numbered version there, 1 for an empty
 base) through a hidden temporary folder renamed at the end, so a server watching EXPORT_BASE
 never sees a half-written version. The signatures take plain tensors; loading them needs only
@@ -36,7 +38,6 @@ with an `InvalidArgumentError` whose message names the problem. `assets.extra/ex
 records the sizes and the scale factor.
 """
 
-import argparse
 import functools
 import json
 import os
@@ -49,11 +50,10 @@ from sketch_common import serving
 from sketch_common.serving import (  # noqa: F401  (next_version: part of this module's API)
     INFO_FILE, assert_first_failure, check_scalar, check_sketch_batch, next_version,
     padded_shape as _padded_shape)
-from sketchgloc_tf2.checkpoint import load_checkpoint_dir
 from sketchgloc_tf2.data.graph_batching import encoder_batch
 from sketchgloc_tf2.data.pipeline import batch_sizes
 from sketchgloc_tf2.decoding import decode_steps, end_lengths, start_points
-from sketchgloc_tf2.errors import SketchConfigError, run_tool
+from sketchgloc_tf2.errors import SketchConfigError
 
 # SketchGloc's export reports a bad EXPORT_BASE or --version as its own SketchConfigError.
 check_export_base = functools.partial(serving.check_export_base, error_type=SketchConfigError)
@@ -222,33 +222,7 @@ def export_model(model, hparams, export_base: str, version=None,
     return write_version(export_base, version, write)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sketchgloc_tf2.export",
-        description="Export a SketchGloc checkpoint as a versioned TF Serving SavedModel.")
-    parser.add_argument("checkpoint_dir", help="native checkpoint directory (or TF1 checkpoint)")
-    parser.add_argument("export_base", help="model base path; the export goes to EXPORT_BASE/N")
-    parser.add_argument("--version", type=int, default=None,
-                        help="version number N (default: next free number)")
-    parser.add_argument("--encode_block", type=int, default=DEFAULT_ENCODE_BLOCK,
-                        help="sketches per encoder call inside the graph")
-    parser.add_argument("--normalizing_scale_factor", type=float, default=None,
-                        help="override the config's scale factor (original units per unit)")
-    parser.add_argument("--jit_compile", action="store_true",
-                        help="compile the decoding loop with XLA (the server then needs "
-                        "--xla_cpu_compilation_enabled=true)")
-    args = parser.parse_args(argv)
-    if args.version is not None and args.version < 1:
-        raise SketchConfigError(f"--version must be a positive integer, got {args.version}")
-    check_export_base(args.export_base)
-    model, hparams = load_checkpoint_dir(args.checkpoint_dir)
-    if args.normalizing_scale_factor is not None:
-        hparams = hparams.replace(normalizing_scale_factor=args.normalizing_scale_factor)
-    path = export_model(model, hparams.eval_copy(), args.export_base, args.version,
-                        args.encode_block, args.jit_compile)
-    print(f"wrote {path} (signatures serving_default = encode, sample, reconstruct)")
-    return 0
-
-
 if __name__ == "__main__":
-    run_tool(main)
+    from sketch_common.command_line import run_command_line
+
+    run_command_line("flags.gloc_export")

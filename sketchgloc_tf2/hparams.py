@@ -14,6 +14,7 @@ import os
 import tempfile
 from typing import Any, Callable, NamedTuple
 
+from sketch_common.errors import one_line
 from sketchgloc_tf2.errors import SketchConfigError
 
 DS1 = ["pig", "bee", "flower", "bus", "giraffe"]
@@ -30,7 +31,7 @@ COMPUTED_HPARAMS = ("max_seq_len", "max_stroke_len", "max_strokes_num",
 
 @dataclasses.dataclass
 class HParams:
-    """All SketchGloc hyper-parameters (upstream names; see spec §1).
+    """All SketchGloc hyper-parameters (upstream names; see docs/differences.md#sg-1).
 
     Upstream-dead names (`num_steps` aside, which the port honours as an upper bound) are kept so
     that old configs and command lines parse; README lists which ones have no effect.
@@ -296,8 +297,18 @@ def coerce_value(name: str, raw: Any, default: Any) -> Any:
                 raise ValueError(f"expected a list like [a,b], got {raw!r}")
             return [item.strip().strip("'\"") for item in text[1:-1].split(",") if item.strip()]
         return str(raw)
-    except ValueError as error:
-        raise SketchConfigError(f"bad value for hparam {name!r}: {error}") from None
+    except (ValueError, TypeError, OverflowError) as error:
+        raise SketchConfigError(f"bad value for hparam {name!r}: {raw!r} is not "
+                                f"{_kind(default)} ({one_line(error)})") from None
+
+
+def _kind(default: Any) -> str:
+    """How an hparam's type reads in an error message."""
+    for declared, words in ((bool, "true/false"), (int, "an integer"), (float, "a number"),
+                            (list, "a list")):
+        if isinstance(default, declared):
+            return words
+    return "a string"
 
 
 def parse_hparams(spec: str) -> dict:
@@ -330,7 +341,7 @@ def from_dict(values: dict, *, strict: bool = False) -> HParams:
     """Builds `HParams` from a `model_config.json`-style dict.
 
     Unknown keys (for example `_fixture` blocks, or keys of other upstream variants) are ignored
-    unless `strict`; upstream's loader crashed on them (spec B12).
+    unless `strict`; upstream's loader crashed on them (docs/differences.md#sg-b12).
     """
     defaults = _field_defaults()
     unknown = sorted(k for k in values if k not in defaults)
@@ -350,20 +361,33 @@ def from_dict(values: dict, *, strict: bool = False) -> HParams:
 
 
 def load_config(path: str) -> HParams:
-    """Reads `model_config.json` (upstream or port) into `HParams`."""
+    """Reads `model_config.json` (upstream or port) into `HParams`.
+
+    Raises:
+        SketchConfigError: one line naming `path`: missing, not UTF-8 text, not JSON, not a
+            JSON object, or a bad hparam value.
+    """
     try:
-        with open(path, encoding="utf-8") as handle:
-            values = json.load(handle)
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8")
+        values = json.loads(text)
     except FileNotFoundError:
         raise SketchConfigError(f"{path}: no model_config.json there") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise SketchConfigError(f"{path}: not valid JSON ({error})") from None
+    except UnicodeDecodeError as error:
+        raise SketchConfigError(f"{path}: not UTF-8 text (byte {error.start}); pass a "
+                                "model_config.json written by training or upstream") from None
+    except json.JSONDecodeError as error:
+        raise SketchConfigError(f"{path}: not valid JSON ({error.msg} at line {error.lineno} "
+                                f"column {error.colno})") from None
+    except (ValueError, RecursionError) as error:
+        raise SketchConfigError(f"{path}: not valid JSON ({one_line(error)})") from None
     if not isinstance(values, dict):
-        raise SketchConfigError(f"{path}: expected a JSON object of hparams")
+        raise SketchConfigError(f"{path}: expected a JSON object of hparams, got "
+                                f"{type(values).__name__}")
     try:
         return from_dict(values)
     except SketchConfigError as error:
-        raise SketchConfigError(f"{path}: {error}") from None
+        raise SketchConfigError(f"{path}: {one_line(error)}") from None
 
 
 def atomic_write_text(path: str, text: str) -> None:

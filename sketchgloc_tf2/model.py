@@ -1,4 +1,5 @@
-"""The SketchGloc model (spec §3): stroke-graph encoder, latent heads, HyperLSTM decoder, loss.
+"""The SketchGloc model (docs/differences.md#sg-3): stroke-graph encoder, latent heads, HyperLSTM
+decoder, loss.
 
 Batches are dicts with the keys of the reference bundles' `feeds.npz`:
 
@@ -20,7 +21,7 @@ import tensorflow as tf
 
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2.layers.batch_norm import FusedBatchNorm
-from sketchgloc_tf2.layers.cells import SERIALIZATION_PACKAGE
+from sketchgloc_tf2.serialization import SERIALIZATION_PACKAGE
 from sketchgloc_tf2.layers.decoder import Decoder
 from sketchgloc_tf2.layers.fc_net import fc_net
 from sketchgloc_tf2.layers.mixture import reconstruction_loss
@@ -249,7 +250,7 @@ class SketchGlocModel(keras.Model):
         return self.decoder.step(point, state, z)
 
     def compute_loss_from_batch(self, batch, training, eps=None):
-        """Loss of one batch (spec §3.10) and every intermediate.
+        """Loss of one batch (docs/differences.md#sg-3-10) and every intermediate.
 
         Args:
             batch: dict with the five `BATCH_KEYS`.

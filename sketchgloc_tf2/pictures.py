@@ -15,35 +15,30 @@
 * `samples`: a contact sheet of a `sample_abs.py` folder, one row per category (its generated
   `s_c_i.npy` sketches, first `--per_category` of each).
 
-`reconstruction_grid(model, hparams, batch, path)` draws the grid of a batch; the training loop
-calls it at each new best checkpoint. All drawing is matplotlib (Agg); files are written through
-a temporary file.
+`reconstruction_grid(model, hparams, batch, path)` draws the grid of a batch;
+`TrainingReconstructions` is the `on_best` callback of `training.Trainer` that draws it at each
+new best checkpoint (`train.py` passes it). All drawing uses `matplotlib.figure.Figure` objects,
+not pyplot, so it works headless and importing this module changes no process-wide state (the
+matplotlib backend stays as it was); files are written through a temporary file. The command
+line is in `flags/gloc_pictures.py`.
 """
 
-import argparse
 import glob
 import os
-import sys
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
 
-matplotlib.use("Agg")
-
-import numpy as np  # noqa: E402
-from matplotlib import pyplot as plt  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from sketchgloc_tf2.errors import SketchDataError, SketchError  # noqa: E402
-from sketch_common.atomic_io import atomic_path  # noqa: E402
-from sketchgloc_tf2.sampling import (  # noqa: E402
-    DEFAULT_TEMPERATURE,
-    Sampler,
-    encode_mu,
-    list_sample_files,
-)
+from sketch_common.atomic_io import atomic_path
+from sketchgloc_tf2.errors import SketchDataError
+from sketchgloc_tf2.run_state import RECONSTRUCTIONS_DIR
+from sketchgloc_tf2.sample_folder import encode_mu, list_sample_files
+from sketchgloc_tf2.sampling import DEFAULT_TEMPERATURE, Sampler
 
 CURVE_TAGS = ("Train_Cost", "Valid_Cost", "Learning_Rate")
-NODE_COLORS = plt.get_cmap("tab10").colors
+NODE_COLORS = matplotlib.colormaps["tab10"].colors
 PANEL_INCHES = 1.1
 LINE_WIDTH = 1.2
 PALETTE_COLORS = 64
@@ -109,20 +104,17 @@ def draw_polylines(axis, polylines, colors=("black",), line_width=LINE_WIDTH) ->
 
 
 def save_figure(figure, path: str, dpi: int = 100, colors: int = PALETTE_COLORS) -> str:
-    """Saves a figure as a palette PNG (through a temporary file), closes it; returns `path`.
+    """Saves a figure as a palette PNG (through a temporary file); returns `path`.
 
     Line drawings need few colours: quantising to a `colors`-entry palette keeps them sharp and
     makes the files several times smaller than RGBA.
     """
-    try:
-        with atomic_path(path) as temporary:
-            figure.savefig(temporary, dpi=dpi, format="png")
-            with Image.open(temporary) as image:
-                quantized = image.convert("RGB").quantize(colors=colors,
-                                                          method=Image.Quantize.MAXCOVERAGE)
-            quantized.save(temporary, format="PNG", optimize=True)
-    finally:
-        plt.close(figure)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=dpi, format="png")
+        with Image.open(temporary) as image:
+            quantized = image.convert("RGB").quantize(colors=colors,
+                                                      method=Image.Quantize.MAXCOVERAGE)
+        quantized.save(temporary, format="PNG", optimize=True)
     return path
 
 
@@ -131,7 +123,8 @@ def _panel_grid(rows: int, columns: int, row_labels=(), column_labels=(), title=
     top = (0.25 if column_labels else 0.05) + (0.25 if title else 0.0)
     left = 0.3 if row_labels else 0.05
     width, height = PANEL_INCHES * columns + left + 0.05, PANEL_INCHES * rows + top + 0.05
-    figure, axes = plt.subplots(rows, columns, squeeze=False, figsize=(width, height))
+    figure = Figure(figsize=(width, height))
+    axes = figure.subplots(rows, columns, squeeze=False)
     for axis, label in zip(axes[:, 0], row_labels):
         axis.set_ylabel(label, fontsize=8)
     for axis, label in zip(axes[0], column_labels):
@@ -247,7 +240,8 @@ def read_scalars(log_root: str, tags=CURVE_TAGS) -> dict:
 def training_curves(log_root: str, path: str) -> str:
     """Writes a PNG of the costs (left) and the learning rate (right) against the step."""
     scalars = read_scalars(log_root)
-    figure, (costs, rate) = plt.subplots(1, 2, figsize=(8, 3))
+    figure = Figure(figsize=(8, 3))
+    costs, rate = figure.subplots(1, 2)
     for tag, style in (("Train_Cost", "-"), ("Valid_Cost", "o-")):
         if tag in scalars:
             costs.plot(*scalars[tag], style, label=tag, markersize=3)
@@ -300,86 +294,91 @@ def sample_sheet(sample_dir: str, path: str, per_category: int = 8) -> str:
     return save_figure(figure, path)
 
 
-def _test_batch(args, count, indices=None):
-    """Model, hparams and a test batch of `count` sketches for the grid / interpolation."""
-    from sketchgloc_tf2.data.pipeline import SketchBatcher, prepare_data
-    from sketchgloc_tf2.sampling import load_sampling_model
+def test_batch(data_dir: str, hparams, split: str = "test", count: int = 8, indices=None,
+               re_scale: float = 0.0, seed: int = 0) -> tuple:
+    """A batch of sketches of a data split for the grid / interpolation pictures.
 
-    model, hparams = load_sampling_model(args.checkpoint_dir)
-    data = prepare_data(args.data_dir, hparams, keep_sizes=True)
-    split = data.split(args.split)
+    Args:
+        data_dir: folder of the `<category>.npz` files.
+        hparams: the checkpoint's hparams (categories, sizes, scale factor).
+        split: "train", "valid" or "test".
+        count: sketches, taken in turn from each category, when `indices` is None.
+        indices: explicit sketch indices in the split.
+        re_scale: reorganisation noise of the encoder input.
+        seed: seed of that noise.
+
+    Returns:
+        `(hparams, batch)`: the hparams with the data's sizes, and the batch dict.
+
+    Raises:
+        SketchDataError: an index outside the split.
+    """
+    from sketchgloc_tf2.data.pipeline import SketchBatcher, prepare_data
+
+    data = prepare_data(data_dir, hparams, keep_sizes=True)
+    sketches = data.split(split)
     if indices is None:
-        offsets = split.category_offsets()
+        offsets = sketches.category_offsets()
         sizes = np.diff(offsets)
         categories = np.flatnonzero(sizes)
         indices = [int(offsets[categories[i % len(categories)]] + i // len(categories))
                    for i in range(count)]
-    too_large = [index for index in indices if not 0 <= index < len(split)]
+    too_large = [index for index in indices if not 0 <= index < len(sketches)]
     if too_large:
         raise SketchDataError(
-            f"{args.data_dir}: sketch indices {too_large} outside the {args.split} split "
-            f"({len(split)} sketches)")
-    batcher = SketchBatcher(split, data.hparams, augment=False)
-    batch = batcher.batch(np.asarray(indices), args.re_scale, np.random.RandomState(args.seed))
-    return model, data.hparams, batch
+            f"{data_dir}: sketch indices {too_large} outside the {split} split "
+            f"({len(sketches)} sketches)")
+    batcher = SketchBatcher(sketches, data.hparams, augment=False)
+    batch = batcher.batch(np.asarray(indices), re_scale, np.random.RandomState(seed))
+    return data.hparams, batch
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sketchgloc_tf2.pictures",
-                                     description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("grid", "interpolate"):
-        command = commands.add_parser(name)
-        command.add_argument("checkpoint_dir")
-        command.add_argument("output")
-        command.add_argument("--data_dir", required=True)
-        command.add_argument("--split", default="test", choices=("train", "valid", "test"))
-        command.add_argument("--re_scale", type=float, default=0.0,
-                             help="reorganisation noise of the encoder input")
-        command.add_argument("--stochastic", action="store_true",
-                             help="sample at --temperature instead of greedy decoding")
-        command.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
-        command.add_argument("--seed", type=int, default=0)
-    grid = commands.choices["grid"]
-    grid.add_argument("--num", type=int, default=8, help="sketches (default: cycle categories)")
-    grid.add_argument("--indices", type=int, nargs="*", help="explicit sketch indices")
-    interpolate = commands.choices["interpolate"]
-    interpolate.add_argument("--index_a", type=int, default=None)
-    interpolate.add_argument("--index_b", type=int, default=None)
-    interpolate.add_argument("--steps", type=int, default=8)
-    curves = commands.add_parser("curves")
-    curves.add_argument("log_root")
-    curves.add_argument("output")
-    sheet = commands.add_parser("samples")
-    sheet.add_argument("sample_dir")
-    sheet.add_argument("output")
-    sheet.add_argument("--per_category", type=int, default=8)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "curves":
-            path = training_curves(args.log_root, args.output)
-        elif args.command == "samples":
-            path = sample_sheet(args.sample_dir, args.output, args.per_category)
-        elif args.command == "grid":
-            model, hparams, batch = _test_batch(args, args.num, args.indices)
-            path = reconstruction_grid(model, hparams, batch, args.output,
-                                       max_sketches=len(batch["input_strokes_num"]),
-                                       greedy=not args.stochastic,
-                                       temperature=args.temperature, seed=args.seed)
-        else:
-            pair = None
-            if args.index_a is not None or args.index_b is not None:
-                pair = [args.index_a or 0, args.index_b or 0]
-            model, hparams, batch = _test_batch(args, 2, pair)
-            path = interpolation_strip(model, hparams, batch, args.output, steps=args.steps,
-                                       greedy=not args.stochastic,
-                                       temperature=args.temperature, seed=args.seed)
-    except SketchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(path)
-    return 0
+def interleaved_indices(test_split, count: int) -> np.ndarray:
+    """The first `count` sketches of a split taken in turn from each category."""
+    offsets = test_split.category_offsets()
+    per_category = [np.arange(start, stop) for start, stop in zip(offsets[:-1], offsets[1:])]
+    rounds = max(len(indices) for indices in per_category)
+    interleaved = [indices[k] for k in range(rounds) for indices in per_category
+                   if k < len(indices)]
+    return np.asarray(interleaved[:count])
+
+
+class TrainingReconstructions:
+    """`training.Trainer` `on_best` callback: the reconstruction grid of the best model.
+
+    Writes `log_root/reconstructions/epoch_<e>.png` (greedy reconstructions of `max_sketches`
+    test sketches taken in turn from each category, no reorganisation noise) and logs it as the
+    TensorBoard image `Reconstructions`.
+
+    Args:
+        max_sketches: columns of the grid.
+    """
+
+    def __init__(self, max_sketches: int = 8):
+        self.max_sketches = max_sketches
+        self.sampler = None
+
+    def __call__(self, trainer) -> str:
+        import tensorflow as tf
+
+        batch = trainer.test_batcher.batch(
+            interleaved_indices(trainer.prepared.test, self.max_sketches), 0.0,
+            np.random.RandomState(0))
+        path = os.path.join(trainer.log_root, RECONSTRUCTIONS_DIR,
+                            f"epoch_{trainer.progress.epoch}.png")
+        if self.sampler is None or self.sampler.model is not trainer.model:
+            self.sampler = Sampler(trainer.model, trainer.hparams.max_seq_len, greedy=True)
+        reconstruction_grid(trainer.model, trainer.hparams, batch, path,
+                            max_sketches=self.max_sketches, sampler=self.sampler)
+        image = tf.image.decode_png(tf.io.read_file(path), channels=3)
+        with trainer.summary_writer.as_default():
+            tf.summary.image("Reconstructions", image[None], step=trainer.progress.count,
+                             description=f"original / input / reconstruction, epoch "
+                                         f"{trainer.progress.epoch}")
+        return path
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sketch_common.command_line import run_command_line
+
+    run_command_line("flags.gloc_pictures")

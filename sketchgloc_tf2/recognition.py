@@ -1,4 +1,5 @@
-"""The Rec metric (spec §7): a Sketch-a-Net classifier of rasterised sketches, in Keras.
+"""The Rec metric (docs/differences.md#sg-7): a Sketch-a-Net classifier of rasterised sketches, in
+Keras.
 
     python -m sketchgloc_tf2.recognition train --data_dir DIR --categories bee,bus,... \
         --output MODEL_DIR [--image_size 96] [--epochs 10]
@@ -12,8 +13,9 @@ the label). `train` rasterises the real training drawings of the categories exac
 `sample_abs.py` folder (`SAMPLE_DIR/<category>/*.png`) as colour-free ink and prints
 `Rec: <accuracy>` and one line per category.
 
-Network (Yu et al., Sketch-a-Net, single-channel, without the multi-scale ensemble; spec §7):
-the 48x48 ink image is resized (bilinear) to `image_size` (225 in the paper), then
+Network (Yu et al., Sketch-a-Net, single-channel, without the multi-scale ensemble;
+docs/differences.md#sg-7): the 48x48 ink image is resized (bilinear) to `image_size` (225 in the
+paper), then
 
 | layer | op | kernel / stride / pad | filters |
 |---|---|---|---|
@@ -29,20 +31,17 @@ map (1x1 at 96, about 1/15 of the work of 225); sizes below 81 leave no map for 
 and are refused. Training adds small random translations and horizontal flips.
 """
 
-import argparse
 import json
 import os
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+from absl import logging
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import logging  # noqa: E402
-
-from sketch_common import render  # noqa: E402
-from sketchgloc_tf2.errors import SketchConfigError, SketchDataError, SketchError  # noqa: E402
-from sketchgloc_tf2.hparams import DATASETS, atomic_write_text  # noqa: E402
+from sketch_common import render
+from sketch_common.atomic_io import atomic_path
+from sketchgloc_tf2.errors import SketchConfigError, SketchDataError
+from sketchgloc_tf2.hparams import atomic_write_text
 
 MODEL_FILE = "sketch_a_net.keras"
 CONFIG_FILE = "recognition_config.json"
@@ -172,9 +171,8 @@ def train(data_dir: str, categories, output_dir: str, image_size: int = 96, epoc
                   train_drawings=len(train_images), valid_drawings=len(valid_images),
                   valid_accuracy=float(valid_accuracy), data_dir=os.path.abspath(data_dir))
     os.makedirs(output_dir, exist_ok=True)
-    temporary = render.atomic_target(os.path.join(output_dir, MODEL_FILE))
-    model.save(temporary)
-    os.replace(temporary, os.path.join(output_dir, MODEL_FILE))
+    with atomic_path(os.path.join(output_dir, MODEL_FILE)) as temporary:
+        model.save(temporary)
     atomic_write_text(os.path.join(output_dir, CONFIG_FILE), json.dumps(config, indent=1))
     return config
 
@@ -236,52 +234,7 @@ def evaluate_folder(model, config: dict, sample_dir: str, batch_size: int = 256)
                 per_category=per_category, confusion=confusion)
 
 
-def _categories(args):
-    if args.categories:
-        return [name.strip() for name in args.categories.split(",") if name.strip()]
-    if args.dataset_id in DATASETS:
-        return list(DATASETS[args.dataset_id])
-    raise SketchConfigError("give --categories a,b,c or --dataset_id 1|2|3")
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sketchgloc_tf2.recognition",
-                                     description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    fit = commands.add_parser("train", help="train Sketch-a-Net on real drawings")
-    fit.add_argument("--data_dir", required=True)
-    fit.add_argument("--categories", help="comma-separated, in class order")
-    fit.add_argument("--dataset_id", type=int, help="1, 2, 3: upstream category lists")
-    fit.add_argument("--output", required=True, help="model folder to write")
-    fit.add_argument("--image_size", type=int, default=96,
-                     help=f"network input side ({PAPER_IMAGE_SIZE} in the paper)")
-    fit.add_argument("--epochs", type=int, default=10)
-    fit.add_argument("--batch_size", type=int, default=64)
-    fit.add_argument("--learning_rate", type=float, default=1e-3)
-    fit.add_argument("--num_per_category", type=int, default=70000)
-    fit.add_argument("--seed", type=int, default=0)
-    score = commands.add_parser("eval", help="Rec of a sample_abs.py folder")
-    score.add_argument("sample_dir")
-    score.add_argument("--model", required=True, help="model folder written by train")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "train":
-            config = train(args.data_dir, _categories(args), args.output, args.image_size,
-                           args.epochs, args.batch_size, args.learning_rate,
-                           args.num_per_category, args.seed)
-            print(f"valid accuracy: {config['valid_accuracy']:.4f} "
-                  f"({config['valid_drawings']} drawings); model in {args.output}")
-        else:
-            model, config = load_recognizer(args.model)
-            result = evaluate_folder(model, config, args.sample_dir)
-            print(f"Rec: {result['accuracy']}")
-            for name, accuracy in result["per_category"].items():
-                print(f"  {name}: {accuracy:.4f}")
-    except SketchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from sketch_common.command_line import run_command_line
+
+    run_command_line("flags.gloc_recognition")

@@ -1,4 +1,5 @@
-"""The Ret metric (spec §6): retrieve each generated sketch's source among all source codes.
+"""The Ret metric (docs/differences.md#sg-6): retrieve each generated sketch's source among all
+source codes.
 
 A `sample_abs.py` folder holds, per source sketch (label c, index i), `code_c_i.npy` (the latent
 of the source) and `s_c_i.npy` (the sketch generated from it, absolute stroke-3). Every generated
@@ -9,11 +10,12 @@ codes, ties going to the lower gallery index (upstream's repeated `argmin`).
 
 Differences from upstream, all documented in README:
 
-* upstream imports a missing module `sample` (spec B8); not needed here;
+* upstream imports a missing module `sample` (docs/differences.md#sg-b8); not needed here;
 * upstream turns the absolute sketch into offsets with an off-by-one loop that translates it by
-  minus its last movement (spec B7); fixed by default, `offbyone=True` reproduces it;
+  minus its last movement (docs/differences.md#sg-b7); fixed by default, `offbyone=True` reproduces
+  it;
 * an empty generated sketch, or one without a finished stroke, is encoded as an empty node set
-  (upstream crashes, spec B9);
+  (upstream crashes, docs/differences.md#sg-b9);
 * all S generated sketches are ranked (upstream ranks only the first `10 floor(S / 10)` of them
   but divides by S; identical when S is a multiple of 10);
 * files are grouped by the labels present in the folder (upstream loops over the categories of
@@ -29,7 +31,8 @@ from absl import logging
 
 from sketchgloc_tf2.data.batching import BatchBuilder, BatchSizes, noise_draws_needed
 from sketchgloc_tf2.errors import SketchDataError
-from sketchgloc_tf2.sampling import absolute_to_offsets, encode_mu, list_sample_files
+from sketchgloc_tf2.sample_folder import encode_mu, list_sample_files
+from sketchgloc_tf2.strokes import absolute_to_offsets
 
 TOP_K = (1, 10, 50)
 
@@ -109,7 +112,7 @@ def encode_generated(model, hparams, sketches, offbyone: bool = False,
         model: `SketchGlocModel`.
         hparams: sizes `max_stroke_len`, `max_strokes_num` (and `max_seq_len`) of the model.
         sketches: list of absolute stroke-3 arrays `[l, 3]` (x, y, pen_up), l may be 0.
-        offbyone: reproduce upstream's offset conversion (spec B7).
+        offbyone: reproduce upstream's offset conversion (docs/differences.md#sg-b7).
         batch_size: sketches per encoder call.
         progress: show a progress bar.
 
@@ -168,7 +171,7 @@ def evaluate_sample_folder(model, hparams, sample_dir: str, offbyone: bool = Fal
         model: `SketchGlocModel` (the one that generated the folder).
         hparams: its hparams (sizes).
         sample_dir: folder with `code_c_i.npy` and `s_c_i.npy`.
-        offbyone: reproduce upstream's off-by-one conversion (spec B7).
+        offbyone: reproduce upstream's off-by-one conversion (docs/differences.md#sg-b7).
         batch_size: sketches per encoder call.
 
     Returns:

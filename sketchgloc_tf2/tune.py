@@ -34,10 +34,11 @@ import shutil
 import keras_tuner
 from absl import logging
 
+from sketch_common.atomic_io import atomic_path
 from sketch_common.tuning import ORACLES, best_completed_trial, make_oracle
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2 import training
-from sketchgloc_tf2.convert import CONFIG_NAME, WEIGHTS_NAME
+from sketchgloc_tf2.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from sketchgloc_tf2.errors import SketchConfigError, SketchError
 
 OBJECTIVE = "val_loss"
@@ -127,7 +128,7 @@ class SketchGlocTuner(keras_tuner.Tuner):
         try:
             trainer = training.start_run(
                 self.data_dir, self.get_trial_dir(trial.trial_id), hparams, save_state_steps=0,
-                verbose=False, strategy=self.strategy, pictures=False, overwrite=True)
+                verbose=False, strategy=self.strategy, overwrite=True)
             progress = trainer.run()
         except training.TrainingDivergedError as error:
             raise keras_tuner.errors.FailedTrialError(str(error)) from error
@@ -170,8 +171,8 @@ def write_best(tuner: SketchGlocTuner, tuning_dir: str) -> str:
     best_dir = os.path.join(tuning_dir, BEST_DIR)
     hparams_lib.save_config(hparams, os.path.join(best_dir, CONFIG_NAME))
     weights = os.path.join(best_dir, WEIGHTS_NAME)
-    shutil.copyfile(os.path.join(trial_dir, WEIGHTS_NAME), weights + ".partial")
-    os.replace(weights + ".partial", weights)
+    with atomic_path(weights) as temporary:
+        shutil.copyfile(os.path.join(trial_dir, WEIGHTS_NAME), temporary)
     record = {"trial_id": trial.trial_id, "hyperparameters": trial.hyperparameters.values,
               OBJECTIVE: trial.score, "trial_dir": trial_dir, "trial_steps": tuner.trial_steps}
     hparams_lib.atomic_write_text(os.path.join(best_dir, TRIAL_FILE),

@@ -120,8 +120,9 @@ def check_gloc(work_dir):
     strategy = distribute.make_strategy("mirrored", logical_cpus=2)
     from sketchgloc_tf2 import hparams as hparams_lib
     from helpers.events import event_tags
-    from sketchgloc_tf2 import training
+    from sketchgloc_tf2 import run_state, training
     from sketchgloc_tf2.data import pipeline, synthetic
+    from sketchgloc_tf2.pictures import TrainingReconstructions
 
     data_dir = os.path.join(work_dir, "data")
     synthetic.write_dataset(data_dir, per_category=40, seed=1)
@@ -132,7 +133,8 @@ def check_gloc(work_dir):
     result = {}
     for name, run_strategy in (("single", None), ("mirrored", strategy)):
         trainer = training.Trainer(prepared, os.path.join(work_dir, name), save_state_steps=0,
-                                   verbose=False, strategy=run_strategy)
+                                   verbose=False, strategy=run_strategy,
+                                   on_best=[TrainingReconstructions()])
         trainer.train_epoch()
         trainer.save_state()
         batch_norm = trainer.model.batch_norm
@@ -149,7 +151,7 @@ def check_gloc(work_dir):
         }
     restored = training.Trainer(prepared, os.path.join(work_dir, "single"), verbose=False,
                                 strategy=strategy)
-    single_state = os.path.join(work_dir, "single", training.STATE_DIR)
+    single_state = os.path.join(work_dir, "single", run_state.STATE_DIR)
     result["restored"] = {"found": restored.restore_state() and os.path.isdir(single_state),
                           "count": restored.progress.count,
                           "weights": [np.concatenate([np.ravel(variable.value.values[replica])

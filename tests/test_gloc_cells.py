@@ -1,4 +1,5 @@
-"""SketchGloc recurrent cells and stroke encoder against numpy re-implementations of spec §3.2/§3.3."""
+"""SketchGloc recurrent cells and stroke encoder against numpy re-implementations of
+docs/differences.md#sg-3-2/#sg-3-3."""
 
 import keras
 import numpy as np
@@ -6,9 +7,11 @@ import pytest
 import tensorflow as tf
 
 from sketchgloc_tf2.layers import cells as cells_lib
+from sketchgloc_tf2.layers import hashed_random
 from sketchgloc_tf2.layers.cells import HyperLSTMCell, LayerNormLSTMCell, LSTMCell
 from sketchgloc_tf2.layers.recurrence import run_recurrences
 from sketchgloc_tf2.layers.stroke_encoder import StrokeEncoder, reverse_valid_steps
+from gloc_test_helpers import make, randomise
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 
@@ -61,13 +64,6 @@ def np_hyper(w, sub, x, state, units, hyper_units):
     return h2, np.concatenate([h2, hyp_h, c2, hyp_c], 1)
 
 
-def randomise(layer, rng, scale=0.5):
-    """Gives every weight random values (so zero-initialised hyper blocks matter)."""
-    for weight in layer.weights:
-        if weight.trainable:
-            weight.assign(rng.normal(0.0, scale, weight.shape).astype(np.float32))
-
-
 WEIGHT_NAMES = ("W_xh", "W_hh", "bias", "ln_all_gamma", "ln_all_beta", "ln_c_gamma", "ln_c_beta",
                 "hyper_zw_kernel", "hyper_zw_bias", "hyper_alpha_kernel", "hyper_zb_kernel",
                 "hyper_beta_kernel")
@@ -77,13 +73,6 @@ def weights_of(cell):
     """The cell's own weights (not its sub-cell's) as float64 arrays."""
     return {name: getattr(cell, name).numpy().astype(np.float64)
             for name in WEIGHT_NAMES if hasattr(cell, name)}
-
-
-def make(cell_class, units=5, input_dim=3, **kwargs):
-    extra = dict(hyper_num_units=7, hyper_embedding_size=4) if cell_class is HyperLSTMCell else {}
-    cell = cell_class(units, **extra, **kwargs)
-    cell.build((None, input_dim))
-    return cell
 
 
 def numpy_step(cell, x, state):
@@ -275,12 +264,12 @@ def test_chunked_encoder_gradients_match_single_chunk_in_graph_mode():
 
 def test_hashed_uniform_is_deterministic_and_uniform():
     seed = tf.constant([11, 3], tf.int64)
-    draws = cells_lib.hashed_uniform([400, 500], seed).numpy()
-    np.testing.assert_array_equal(draws, cells_lib.hashed_uniform([400, 500], seed).numpy())
+    draws = hashed_random.hashed_uniform([400, 500], seed).numpy()
+    np.testing.assert_array_equal(draws, hashed_random.hashed_uniform([400, 500], seed).numpy())
     assert draws.min() >= 0.0 and draws.max() < 1.0
     assert abs(draws.mean() - 0.5) < 0.005 and abs(draws.var() - 1 / 12) < 0.002
     assert abs((draws < 0.9).mean() - 0.9) < 0.003
-    other = cells_lib.hashed_uniform([400, 500], seed + tf.constant([0, 1], tf.int64)).numpy()
+    other = hashed_random.hashed_uniform([400, 500], seed + tf.constant([0, 1], tf.int64)).numpy()
     assert abs(np.corrcoef(draws.ravel(), other.ravel())[0, 1]) < 0.01
     assert abs(np.corrcoef(draws[:, :-1].ravel(), draws[:, 1:].ravel())[0, 1]) < 0.01
 

@@ -8,18 +8,18 @@ import pytest
 import tensorflow as tf
 
 from sketchgloc_tf2 import hparams as hparams_lib
-from sketchgloc_tf2.checkpoint import load_checkpoint_dir
+from flags.gloc_convert import main
+from sketchgloc_tf2.checkpoint import WEIGHTS_NAME, load_checkpoint_dir
 from sketchgloc_tf2.convert import (
-    WEIGHTS_NAME,
     convert_tf1,
     infer_architecture,
-    main,
+    load_any_checkpoint,
     read_tf1_checkpoint,
     tf1_variable_map,
 )
-from sketchgloc_tf2.errors import SketchCheckpointError
+from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError
 from sketchgloc_tf2.model import SketchGlocModel
-from test_gloc_model import random_batch, tiny_hparams
+from gloc_test_helpers import random_batch, tiny_hparams
 
 OPTIONAL_EXTRAS = {
     "sketchBoard/num_of_steps": np.float32(1.0),
@@ -144,19 +144,33 @@ def test_cli_writes_native_checkpoint_dir(tmp_path, lstm_checkpoint):
     assert_same_outputs(eval_outputs(model, batch), eval_outputs(source, batch))
 
 
+def test_cli_refuses_to_overwrite_a_checkpoint_without_overwrite(tmp_path, lstm_checkpoint):
+    folder, _, _, _ = lstm_checkpoint
+    output = tmp_path / "native"
+    output.mkdir()
+    (output / "model_config.json").write_text("{}")
+    command = ["--tf1_checkpoint", str(folder / "ckpt"), "--config",
+               str(folder / "model_config.json"), "--output", str(output)]
+    with pytest.raises(SketchConfigError, match="already holds a checkpoint.*--overwrite"):
+        main(command)
+    assert set(os.listdir(output)) == {"model_config.json"}
+    assert main(command + ["--overwrite"]) == 0
+    assert set(os.listdir(output)) == {"model_config.json", WEIGHTS_NAME}
+
+
 def test_checkpoint_dir_accepts_tf1_prefix_and_folder(tmp_path, lstm_checkpoint):
     folder, prefix, _, source = lstm_checkpoint
     batch = random_batch(np.random.default_rng(5))
     expected = eval_outputs(source, batch)
     for path in (prefix, str(folder / "ckpt")):
-        model, _ = load_checkpoint_dir(path)
+        model, _ = load_any_checkpoint(path)
         assert_same_outputs(eval_outputs(model, batch), expected)
     lonely = tmp_path / "lonely"
     shutil.copytree(folder / "ckpt", lonely / "ckpt")
     with pytest.raises(SketchCheckpointError, match="no model_config.json"):
-        load_checkpoint_dir(str(lonely / "ckpt" / os.path.basename(prefix)))
+        load_any_checkpoint(str(lonely / "ckpt" / os.path.basename(prefix)))
     with pytest.raises(SketchCheckpointError, match="no such checkpoint directory"):
-        load_checkpoint_dir(str(tmp_path / "nothing_here"))
+        load_any_checkpoint(str(tmp_path / "nothing_here"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(SketchCheckpointError, match="neither a native checkpoint directory"):
-        load_checkpoint_dir(str(tmp_path / "empty"))
+        load_any_checkpoint(str(tmp_path / "empty"))

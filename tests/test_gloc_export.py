@@ -13,17 +13,18 @@ import tensorflow as tf
 
 from helpers.serving_cli import clean_env, printed_output, saved_model_cli
 from sketch_common.safe_pickle import load_npz
+from flags import gloc_export
 from sketchgloc_tf2 import export
 from sketchgloc_tf2 import hparams as hparams_lib
-from sketchgloc_tf2.checkpoint import load_checkpoint_dir
-from sketchgloc_tf2.convert import save_checkpoint_dir
+from sketchgloc_tf2.checkpoint import load_checkpoint_dir, save_checkpoint_dir
 from sketchgloc_tf2.data import quickdraw
 from sketchgloc_tf2.data.batching import BatchSizes
 from sketchgloc_tf2.data.graph_batching import encoder_batch
 from sketchgloc_tf2.data.pipeline import SketchBatcher
 from sketchgloc_tf2.errors import SketchConfigError
 from sketchgloc_tf2.model import SketchGlocModel
-from sketchgloc_tf2.sampling import Sampler, absolute_to_offsets
+from sketchgloc_tf2.sampling import Sampler
+from sketchgloc_tf2.strokes import absolute_to_offsets
 
 ENCODER_KEYS = ("input_strokes", "input_stroke_len", "input_strokes_num", "input_box")
 SCALE = 24.729520797729492
@@ -185,7 +186,7 @@ def served(gloc_bundle, tmp_path_factory):
     hparams = hparams_lib.HParams(**TINY)
     tf.keras.utils.set_random_seed(0)
     save_checkpoint_dir(SketchGlocModel.from_hparams(hparams), hparams, str(work / "ckpt"))
-    assert export.main([str(work / "ckpt"), str(work / "base"), "--encode_block", "3"]) == 0
+    assert gloc_export.main([str(work / "ckpt"), str(work / "base"), "--encode_block", "3"]) == 0
     path = str(work / "base" / "1")
 
     sketches = raw_sketches(gloc_bundle / "data", ["face", "house"], 3) + synthetic_sketches(

@@ -20,8 +20,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from sketch_common.atomic_io import atomic_path
 from sketchgloc_tf2 import hparams as hparams_lib
-from sketchgloc_tf2 import training
+from sketchgloc_tf2 import run_state, training
+from sketchgloc_tf2.checkpoint import save_weights
 from sketchgloc_tf2.data import synthetic
 from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError
 
@@ -48,12 +50,11 @@ def tiny_hparams(**changes):
 def saved_run(data_dir, tmp_path_factory):
     """A log_root with model_config.json, a saved state and best-model files (no training)."""
     log_root = str(tmp_path_factory.mktemp("faults_template") / "run")
-    trainer = training.start_run(data_dir, log_root, tiny_hparams(), verbose=False,
-                                 pictures=False)
-    trainer.progress = training.Progress(epoch=1, count=7, best_valid_loss=3.5, best_epoch=1)
-    training.atomic_save_weights(trainer.model, os.path.join(log_root, "model.weights.h5"))
-    training.atomic_savez(os.path.join(log_root, "para.npz"), best_valid_loss=3.5, epoch=1,
-                          count=7)
+    trainer = training.start_run(data_dir, log_root, tiny_hparams(), verbose=False)
+    trainer.progress = run_state.Progress(epoch=1, count=7, best_valid_loss=3.5, best_epoch=1)
+    save_weights(trainer.model, os.path.join(log_root, "model.weights.h5"))
+    with atomic_path(os.path.join(log_root, "para.npz")) as temporary:
+        np.savez(temporary, best_valid_loss=3.5, epoch=1, count=7)
     trainer.save_state()
     return log_root
 
@@ -66,7 +67,7 @@ def run_copy(saved_run, tmp_path):
 
 
 def state_record(log_root):
-    with open(os.path.join(log_root, "state", training.STATE_FILE), encoding="utf-8") as handle:
+    with open(os.path.join(log_root, "state", run_state.STATE_FILE), encoding="utf-8") as handle:
         return json.load(handle)
 
 
@@ -87,7 +88,7 @@ def assert_one_line(error, *fragments):
 def test_fresh_run_over_a_run_refuses_and_deletes_nothing(data_dir, run_copy):
     before = sorted(os.listdir(run_copy)), sorted(os.listdir(os.path.join(run_copy, "state")))
     with pytest.raises(SketchConfigError) as error:
-        training.start_run(data_dir, run_copy, tiny_hparams(), verbose=False, pictures=False)
+        training.start_run(data_dir, run_copy, tiny_hparams(), verbose=False)
     assert_one_line(error, run_copy, "state/", "model.weights.h5", "para.npz",
                     "--resume_training", "--overwrite")
     assert (sorted(os.listdir(run_copy)),
@@ -98,15 +99,15 @@ def test_fresh_run_over_a_run_refuses_and_deletes_nothing(data_dir, run_copy):
 def test_any_part_of_a_run_makes_a_fresh_run_refuse(data_dir, run_copy, left):
     for name in ("model.weights.h5", "para.npz", "state"):
         if name != left:
-            training.remove_path(os.path.join(run_copy, name))
+            run_state.remove_path(os.path.join(run_copy, name))
     with pytest.raises(SketchConfigError, match="--overwrite"):
-        training.start_run(data_dir, run_copy, tiny_hparams(), verbose=False, pictures=False)
+        training.start_run(data_dir, run_copy, tiny_hparams(), verbose=False)
 
 
 def test_overwrite_starts_a_new_run(data_dir, run_copy):
     trainer = training.start_run(data_dir, run_copy, tiny_hparams(), verbose=False,
-                                 pictures=False, overwrite=True)
-    assert trainer.progress == training.Progress()
+                                 overwrite=True)
+    assert trainer.progress == run_state.Progress()
     assert not any(os.path.exists(os.path.join(run_copy, name))
                    for name in ("state", "model.weights.h5", "para.npz"))
     assert os.path.exists(os.path.join(run_copy, "model_config.json"))
@@ -117,10 +118,10 @@ def test_a_folder_with_only_a_config_and_leftovers_is_not_a_run(data_dir, tmp_pa
     (log_root / "state" / "ckpt-1.partial" / "ckpt_temp").mkdir(parents=True)
     hparams_lib.save_config(tiny_hparams(), str(log_root / "model_config.json"))
     trainer = training.start_run(data_dir, str(log_root), tiny_hparams(), resume=True,
-                                 verbose=False, pictures=False)
-    assert trainer.progress == training.Progress()
+                                 verbose=False)
+    assert trainer.progress == run_state.Progress()
     trainer.save_state()
-    assert sorted(os.listdir(log_root / "state")) == ["ckpt-0", training.STATE_FILE]
+    assert sorted(os.listdir(log_root / "state")) == ["ckpt-0", run_state.STATE_FILE]
 
 
 def test_resume_and_overwrite_exclude_each_other(data_dir, run_copy):
@@ -129,18 +130,18 @@ def test_resume_and_overwrite_exclude_each_other(data_dir, run_copy):
 
 
 def _delete_state_file(log_root):
-    os.remove(os.path.join(log_root, "state", training.STATE_FILE))
+    os.remove(os.path.join(log_root, "state", run_state.STATE_FILE))
 
 
 def _write_state_file(text):
     def corrupt(log_root):
-        with open(os.path.join(log_root, "state", training.STATE_FILE), "w") as handle:
+        with open(os.path.join(log_root, "state", run_state.STATE_FILE), "w") as handle:
             handle.write(text)
     return corrupt
 
 
 def _truncate_state_file(log_root):
-    path = os.path.join(log_root, "state", training.STATE_FILE)
+    path = os.path.join(log_root, "state", run_state.STATE_FILE)
     with open(path, "r+b") as handle:
         handle.truncate(os.path.getsize(path) // 2)
 
@@ -220,8 +221,7 @@ def test_a_broken_state_is_a_one_line_error_naming_the_file(data_dir, run_copy, 
                                                             names_file, problem):
     corrupt(run_copy)
     with pytest.raises((SketchCheckpointError, SketchConfigError)) as error:
-        training.start_run(data_dir, run_copy, tiny_hparams(), resume=True, verbose=False,
-                           pictures=False)
+        training.start_run(data_dir, run_copy, tiny_hparams(), resume=True, verbose=False)
     assert_one_line(error, names_file, problem, "--overwrite")
     assert os.path.exists(os.path.join(run_copy, "para.npz"))
 
@@ -240,7 +240,7 @@ def test_resume_refuses_hparams_that_change_the_model_or_data(data_dir, run_copy
         stored = handle.read()
     with pytest.raises(SketchConfigError) as error:
         training.start_run(data_dir, run_copy, tiny_hparams(**changes), resume=True,
-                           verbose=False, pictures=False)
+                           verbose=False)
     assert_one_line(error, message, "--resume_training", "model_config.json")
     with open(config, encoding="utf-8") as handle:
         assert handle.read() == stored
@@ -254,15 +254,15 @@ def test_resume_allows_harmless_changes_and_cleans_stale_temporaries(data_dir, r
     open(os.path.join(state_dir, ".tmp_abc"), "w").close()
     trainer = training.start_run(data_dir, run_copy,
                                  tiny_hparams(num_steps=50, learning_rate=5e-4, save_every=2),
-                                 resume=True, verbose=False, pictures=False)
-    assert trainer.progress == training.Progress(epoch=1, count=7, best_valid_loss=3.5,
+                                 resume=True, verbose=False)
+    assert trainer.progress == run_state.Progress(epoch=1, count=7, best_valid_loss=3.5,
                                                  best_epoch=1)
     in_use = state_record(run_copy)["checkpoint"].split("/")[0]
-    assert sorted(os.listdir(state_dir)) == sorted([in_use, training.STATE_FILE])
+    assert sorted(os.listdir(state_dir)) == sorted([in_use, run_state.STATE_FILE])
     trainer.save_state()
-    assert sorted(os.listdir(state_dir)) == ["ckpt-7-2", training.STATE_FILE]
+    assert sorted(os.listdir(state_dir)) == ["ckpt-7-2", run_state.STATE_FILE]
     trainer.save_state()
-    assert sorted(os.listdir(state_dir)) == ["ckpt-7", training.STATE_FILE]
+    assert sorted(os.listdir(state_dir)) == ["ckpt-7", run_state.STATE_FILE]
     assert hparams_lib.load_config(os.path.join(run_copy, "model_config.json")).num_steps == 50
 
 
@@ -275,7 +275,7 @@ def test_a_stopped_run_resumed_trains_no_further(data_dir, run_copy, changes, re
         _set_key(key, value)(run_copy)
     before = state_record(run_copy)
     trainer = training.start_run(data_dir, run_copy, tiny_hparams(**changes), resume=True,
-                                 verbose=False, pictures=False)
+                                 verbose=False)
     progress = trainer.run()
     assert trainer.train_losses == [] and progress.count == 7
     assert state_record(run_copy) == before
@@ -283,7 +283,7 @@ def test_a_stopped_run_resumed_trains_no_further(data_dir, run_copy, changes, re
 
 def test_a_failed_save_keeps_the_previous_state(data_dir, run_copy, monkeypatch):
     trainer = training.start_run(data_dir, run_copy, tiny_hparams(), resume=True,
-                                 verbose=False, pictures=False)
+                                 verbose=False)
     before = state_record(run_copy)
 
     def full_disk(*args, **kwargs):
@@ -297,10 +297,9 @@ def test_a_failed_save_keeps_the_previous_state(data_dir, run_copy, monkeypatch)
                     "previous state there is intact")
     assert state_record(run_copy) == before
     assert sorted(os.listdir(os.path.join(run_copy, "state"))) == sorted(
-        [before["checkpoint"].split("/")[0], training.STATE_FILE])
+        [before["checkpoint"].split("/")[0], run_state.STATE_FILE])
     monkeypatch.undo()
-    training.start_run(data_dir, run_copy, tiny_hparams(), resume=True, verbose=False,
-                       pictures=False)
+    training.start_run(data_dir, run_copy, tiny_hparams(), resume=True, verbose=False)
 
 
 def test_batch_size_larger_than_a_split_is_refused_before_training(data_dir, tmp_path):
@@ -323,7 +322,7 @@ def test_unusable_log_root_is_a_one_line_error(data_dir, tmp_path, make):
 
 def test_nan_message_names_only_what_exists(data_dir, tmp_path):
     trainer = training.start_run(data_dir, str(tmp_path / "run"), tiny_hparams(),
-                                 verbose=False, pictures=False)
+                                 verbose=False)
     with pytest.raises(training.TrainingDivergedError) as error:
         trainer._check_finite(float("nan"))
     assert_one_line(error, "nothing was saved yet", "start again")
@@ -477,4 +476,4 @@ def test_kill_9_at_random_moments_then_resume_ends_identical(data_dir, tmp_path)
     assert_same(expected[1], actual[1], "para.npz")
     assert expected[2] == actual[2]
     assert_same(expected[3], actual[3], "state checkpoint")
-    assert not [name for name in os.listdir(log_root / "state") if training.is_temporary(name)]
+    assert not [name for name in os.listdir(log_root / "state") if run_state.is_temporary(name)]

@@ -159,3 +159,17 @@ def test_differences_lists_changed_hparams_in_order():
     assert hparams_lib.differences(old, new) == {
         "categories": (old.categories, ["bee"]), "z_size": (128, 8), "batch_size": (100, 4)}
     assert hparams_lib.differences(old, new, ("z_size",)) == {"z_size": (128, 8)}
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"z_size": "\xff"}', "not UTF-8 text"),
+    (b"[1, 2]", "expected a JSON object of hparams, got list"),
+    (b'{"z_size": [3]}', "bad value for hparam 'z_size'"),
+    (b'{"z_size": "1e999"}', "bad value for hparam 'z_size'"),
+])
+def test_load_config_rejects_bad_files_in_one_line_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "model_config.json"
+    path.write_bytes(content)
+    with pytest.raises(SketchConfigError, match=message) as error:
+        hparams_lib.load_config(str(path))
+    assert str(error.value).startswith(str(path)) and "\n" not in str(error.value)

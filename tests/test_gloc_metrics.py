@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sketch_common import render
+from flags import gloc_recognition
 from sketchgloc_tf2 import recognition
 from sketchgloc_tf2.data.quickdraw import load_data
 from sketchgloc_tf2.errors import SketchConfigError
@@ -18,7 +19,7 @@ from sketchgloc_tf2.retrieval import (
     squared_distances,
     top_k_accuracy,
 )
-from sketchgloc_tf2.sampling import load_sampling_model
+from sketchgloc_tf2.convert import load_sampling_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -73,7 +74,7 @@ def test_empty_and_unfinished_generated_sketches_are_encoded(bundle_model):
                 np.array([[0.1, 0.2, 0.0], [0.3, 0.1, 1.0], [0.5, 0.5, 1.0]])]
     codes = encode_generated(model, hparams, sketches, batch_size=2)
     assert codes.shape == (3, hparams.z_size) and np.all(np.isfinite(codes))
-    # No closed stroke = empty node set: same code as the empty sketch (spec B9).
+    # No closed stroke = empty node set: same code as the empty sketch (docs/differences.md#sg-b9).
     np.testing.assert_allclose(codes[0], codes[1])
     assert not np.allclose(codes[0], codes[2])
     # A batch of only empty sketches works too.
@@ -148,7 +149,7 @@ def _render_folder(folder, split, categories, color_by_category=False):
 def test_rec_training_on_real_categories_beats_chance(quickdraw_dir, tmp_path, capsys):
     categories = ["bee", "bus", "flower"]
     model_dir = tmp_path / "rec"
-    assert recognition.main(["train", "--data_dir", str(quickdraw_dir), "--categories",
+    assert gloc_recognition.main(["train", "--data_dir", str(quickdraw_dir), "--categories",
                              ",".join(categories), "--output", str(model_dir), "--epochs", "3",
                              "--image_size", "96"]) == 0
     model, config = recognition.load_recognizer(str(model_dir))
@@ -158,7 +159,7 @@ def test_rec_training_on_real_categories_beats_chance(quickdraw_dir, tmp_path, c
         folder = tmp_path / f"samples_{colored}"
         _render_folder(folder, test, categories, colored)
         capsys.readouterr()
-        assert recognition.main(["eval", str(folder), "--model", str(model_dir)]) == 0
+        assert gloc_recognition.main(["eval", str(folder), "--model", str(model_dir)]) == 0
         lines = capsys.readouterr().out.splitlines()
         assert lines[0].startswith("Rec: ") and float(lines[0].split()[1]) > 0.6
         assert [line.split(":")[0].strip() for line in lines[1:]] == categories

@@ -9,37 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sketchgloc_tf2.hparams import HParams
 from sketchgloc_tf2.layers.batch_norm import FusedBatchNorm
 from sketchgloc_tf2.layers.decoder import Decoder
 from sketchgloc_tf2.layers.mixture import output_width, reconstruction_loss, split_mixture
 from sketchgloc_tf2.layers.relation_gcn import RelationGCN, regroup_nodes
 from sketchgloc_tf2.model import ARGUMENT_NAMES, SketchGlocModel
-
-
-def tiny_hparams(**changes):
-    values = dict(enc_rnn_size=4, dec_rnn_size=6, z_size=3, batch_size=2, enc_model="lstm",
-                  dec_model="hyper", use_recurrent_dropout=False, num_mixture_components=2)
-    values.update(changes)
-    return HParams(**values)
-
-
-def random_batch(rng, batch=2, steps=5, nodes=3, node_len=4):
-    """A structurally valid batch: packed node rows, lengths, counts, 0/1 boxes."""
-    strokes_num = rng.integers(1, nodes + 1, size=batch).astype(np.int32)
-    rows = batch * nodes
-    lengths = np.zeros(rows, np.int32)
-    lengths[: strokes_num.sum()] = rng.integers(1, node_len + 1, size=strokes_num.sum())
-    strokes = rng.normal(size=(rows, node_len, 2)).astype(np.float32)
-    strokes *= (np.arange(node_len)[None, :, None] < lengths[:, None, None])
-    seqs = np.zeros((batch, steps + 1, 5), np.float32)
-    seqs[:, :, :2] = rng.normal(size=(batch, steps + 1, 2))
-    seqs[:, 0] = [0, 0, 1, 0, 0]
-    pen = rng.integers(0, 3, size=(batch, steps))
-    seqs[:, 1:, 2:] = np.eye(3)[pen]
-    box = (rng.random((batch, nodes, nodes, 9)) > 0.6).astype(np.float32)
-    return dict(input_seqs=seqs, input_strokes=strokes, input_stroke_len=lengths,
-                input_strokes_num=strokes_num, input_box=box)
+from gloc_test_helpers import random_batch, tiny_hparams
 
 
 def test_regroup_nodes_packs_rows_per_sketch():

@@ -7,11 +7,21 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from flags import gloc_pictures
 from sketch_common import render
+from sketch_common.errors import run_tool
 from sketchgloc_tf2 import pictures
 from sketchgloc_tf2.data.pipeline import SketchBatcher, prepare_data
-from sketchgloc_tf2.sampling import Sampler, load_sampling_model
+from sketchgloc_tf2.convert import load_sampling_model
+from sketchgloc_tf2.sampling import Sampler
 
+
+
+def tool_status(argv):
+    """Exit status of `python -m sketchgloc_tf2.pictures ARGV`, run in process."""
+    with pytest.raises(SystemExit) as exit_request:
+        run_tool(lambda: gloc_pictures.main(argv))
+    return exit_request.value.code
 
 def test_rasterize_follows_the_upstream_canvas_geometry():
     # Origin-inclusive box [0, 10] x [0, 10]: scale 4.5 px per unit, margin 1.5 px.
@@ -125,14 +135,14 @@ def test_training_curves_from_tensorboard_scalars(tmp_path):
     steps, values = scalars["Valid_Cost"]
     np.testing.assert_array_equal(steps, [0, 10, 20, 30, 40])
     np.testing.assert_allclose(values, [100, 90, 80, 70, 60])
-    assert pictures.main(["curves", str(tmp_path / "logs"), str(tmp_path / "curves.png")]) == 0
+    assert tool_status(["curves", str(tmp_path / "logs"), str(tmp_path / "curves.png")]) == 0
     assert Image.open(tmp_path / "curves.png").size[0] > 300
-    assert pictures.main(["curves", str(tmp_path / "nothing"), str(tmp_path / "x.png")]) == 1
+    assert tool_status(["curves", str(tmp_path / "nothing"), str(tmp_path / "x.png")]) == 1
 
 
 def test_grid_command_line(gloc_bundle, tmp_path):
     output = str(tmp_path / "grid.png")
-    assert pictures.main(["grid", os.path.join(gloc_bundle, "ckpt"), output, "--data_dir",
+    assert tool_status(["grid", os.path.join(gloc_bundle, "ckpt"), output, "--data_dir",
                           os.path.join(gloc_bundle, "data"), "--num", "2"]) == 0
     assert os.path.exists(output)
 
@@ -152,6 +162,6 @@ def test_sample_sheet_of_a_sample_folder(tmp_path):
     np.save(folder / "code_1_3.npy", np.zeros((1, 4), np.float32))
     assert pictures._category_names(str(folder)) == {0: "cat", 1: "bus"}
     output = str(tmp_path / "sheet.png")
-    assert pictures.main(["samples", str(folder), output, "--per_category", "4"]) == 0
+    assert tool_status(["samples", str(folder), output, "--per_category", "4"]) == 0
     width, height = Image.open(output).size
     assert width > 2 * height

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from sketchgloc_tf2.layers.cells import HyperLSTMCell, LayerNormLSTMCell, LSTMCell
 from sketchgloc_tf2.layers.recurrence import run_recurrences
-from tests.test_gloc_cells import make, randomise
+from gloc_test_helpers import make, randomise
 
 BATCH, STEPS, INPUT_DIM = 4, 6, 3
 

@@ -18,14 +18,10 @@ from sketchgloc_tf2.decoding import (
     start_points,
     step_draws,
 )
-from sketchgloc_tf2.sampling import (
-    SampleFolderOptions,
-    Sampler,
-    absolute_to_offsets,
-    generate_sample_folder,
-    load_sampling_model,
-    to_stroke3,
-)
+from sketchgloc_tf2.convert import load_sampling_model
+from sketchgloc_tf2.sample_folder import SampleFolderOptions, generate_sample_folder
+from sketchgloc_tf2.sampling import Sampler
+from sketchgloc_tf2.strokes import absolute_to_offsets, to_stroke3
 
 
 def tiny_model(seed=0, **changes):
@@ -127,7 +123,8 @@ def test_choose_points_follows_upstream_distribution():
     component = np.select([points[:, 0] < -25, points[:, 0] > 25], [2, 1], 0)
     np.testing.assert_allclose(np.bincount(component, minlength=3) / batch, tempered, atol=0.01)
     first = points[component == 0]
-    # Quirk Q9: the standard deviation is sigma * tau (covariance scaled by tau^2).
+    # Quirk docs/differences.md#sg-q9: the standard deviation is sigma * tau (covariance scaled by
+    # tau^2).
     np.testing.assert_allclose(first[:, :2].std(axis=0), [sigma * tau] * 2, rtol=0.03)
     np.testing.assert_allclose(np.corrcoef(first[:, 0], first[:, 1])[0, 1], rho, atol=0.03)
     pen = points[:, 2:].argmax(axis=1)
@@ -151,7 +148,7 @@ def test_stroke_format_conversions():
     absolute = np.array([[1.0, 1.0, 0], [2.0, 3.0, 0], [4.0, 4.0, 1]])
     np.testing.assert_array_equal(absolute_to_offsets(absolute),
                                   [[1, 1, 0], [1, 2, 0], [2, 1, 1]])
-    # Spec B7 (upstream retrieval): row 0 also loses the last movement (2, 1).
+    # docs/differences.md#sg-b7 (upstream retrieval): row 0 also loses the last movement (2, 1).
     np.testing.assert_array_equal(absolute_to_offsets(absolute, offbyone=True),
                                   [[-1, 0, 0], [1, 2, 0], [2, 1, 1]])
     np.testing.assert_array_equal(absolute_to_offsets(absolute[:1], offbyone=True), [[0, 0, 0]])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sketchgloc_tf2 import hparams as hparams_lib
-from sketchgloc_tf2 import training
+from sketchgloc_tf2 import optimizers, run_state, training
 from sketchgloc_tf2.data import pipeline, synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,10 +36,10 @@ def _digest(path):
 
 
 def test_learning_rate_is_upstream_constant_unless_decay():
-    constant = training.UpstreamLearningRate(1e-3, 1e-5, 0.99999)
+    constant = optimizers.UpstreamLearningRate(1e-3, 1e-5, 0.99999)
     assert abs(float(constant(0)) - 0.0009999901) < 1e-10
     assert float(constant(1000)) == float(constant(0))
-    decaying = training.UpstreamLearningRate(1e-3, 1e-5, 0.9, decay=True)
+    decaying = optimizers.UpstreamLearningRate(1e-3, 1e-5, 0.9, decay=True)
     assert float(decaying(10)) < float(decaying(0)) < 1e-3
 
 
@@ -78,7 +78,7 @@ def test_non_finite_loss_stops_and_keeps_checkpoints(demo_dir, tmp_path):
     training.start_run(demo_dir, str(log_root), tiny_hparams(num_steps=4), save_state_steps=0,
                        verbose=False).run()
     weights = _digest(log_root / "model.weights.h5")
-    state = _digest(log_root / "state" / training.STATE_FILE)
+    state = _digest(log_root / "state" / run_state.STATE_FILE)
     trainer = training.start_run(demo_dir, str(log_root), tiny_hparams(num_steps=20),
                                  resume=True, save_state_steps=1, verbose=False)
     kernel = trainer.model.output_layer.kernel
@@ -87,7 +87,7 @@ def test_non_finite_loss_stops_and_keeps_checkpoints(demo_dir, tmp_path):
                        r"step 4 \(4 steps in all\); stopped without saving"):
         trainer.run()
     assert _digest(log_root / "model.weights.h5") == weights
-    assert _digest(log_root / "state" / training.STATE_FILE) == state
+    assert _digest(log_root / "state" / run_state.STATE_FILE) == state
 
 
 def test_early_stopping_after_five_flat_validations(demo_dir, tmp_path, monkeypatch):

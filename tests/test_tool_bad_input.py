@@ -4,8 +4,8 @@ A table of bad inputs per tool. Cases that share a code path are checked on the 
 function or `main` in process (the message is one line and names the file or argument, nothing
 is written); the command lines are run as subprocesses: the ndjson converter (it starts fast)
 for its argument errors, path traversal and one malformed drawing; sample_abs.py and
-retrieval.py in one driver process each that runs every case through `parse_arguments` and
-`main`, the last through `absl.app.run` as the script does; export and convert as
+retrieval.py in one driver process each that runs every case through `run_tool` and the
+`main` of its `flags/` module, the last as the script does; export and convert as
 `python -m`. A command line must exit non-zero with exactly one `error:` line on stderr naming
 the file or argument, and no traceback.
 """
@@ -19,7 +19,8 @@ import sys
 import numpy as np
 import pytest
 
-from sketchgloc_tf2 import convert, export, hparams as hparams_lib
+from flags import gloc_convert, gloc_export
+from sketchgloc_tf2 import checkpoint, export, hparams as hparams_lib
 from sketchgloc_tf2.checkpoint import load_checkpoint_dir
 from sketchgloc_tf2.data import ndjson, quickdraw
 from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError, SketchDataError
@@ -31,7 +32,7 @@ TINY = dict(enc_rnn_size=4, dec_rnn_size=8, z_size=3, enc_model="lstm", dec_mode
             use_recurrent_dropout=False, num_mixture_components=3, seed=0, max_seq_len=20,
             max_stroke_len=4, max_strokes_num=5, normalizing_scale_factor=20.0,
             categories=["face", "house"])
-CONFIG, WEIGHTS = convert.CONFIG_NAME, convert.WEIGHTS_NAME
+CONFIG, WEIGHTS = checkpoint.CONFIG_NAME, checkpoint.WEIGHTS_NAME
 
 
 def tool_env():
@@ -112,7 +113,7 @@ def tiny_checkpoint(tmp_path_factory):
     """A freshly built tiny native checkpoint directory (written once)."""
     folder = tmp_path_factory.mktemp("tiny_checkpoint") / "ckpt"
     hparams = hparams_lib.HParams(**TINY)
-    convert.save_checkpoint_dir(SketchGlocModel.from_hparams(hparams), hparams, str(folder))
+    checkpoint.save_checkpoint_dir(SketchGlocModel.from_hparams(hparams), hparams, str(folder))
     return str(folder)
 
 
@@ -389,7 +390,7 @@ def test_export_base_that_is_a_file_fails_before_loading(tmp_path):
     base = tmp_path / "base"
     base.write_text("a file")
     with pytest.raises(SketchConfigError) as error:
-        export.main([str(tmp_path / "no_checkpoint_needed"), str(base)])
+        gloc_export.main([str(tmp_path / "no_checkpoint_needed"), str(base)])
     assert_one_line(error.value, "EXPORT_BASE", base)
     with pytest.raises(SketchConfigError) as error:
         export.check_export_base(str(base / "sub"))
@@ -401,7 +402,7 @@ def test_export_base_that_is_a_file_fails_before_loading(tmp_path):
 def test_export_of_a_damaged_checkpoint_writes_nothing(case, damaged_checkpoints, tmp_path):
     folder = damaged_checkpoints[case]
     with pytest.raises(SketchCheckpointError) as error:
-        export.main([folder, str(tmp_path / "base")])
+        gloc_export.main([folder, str(tmp_path / "base")])
     assert_one_line(error.value, os.path.join(folder, CHECKPOINT_DAMAGE[case][1]))
     assert not (tmp_path / "base").exists()
 
@@ -433,7 +434,7 @@ def test_convert_bad_tf1_checkpoint_is_one_line(case, words, tiny_checkpoint, tm
     elif case == "output is a file":
         output.write_text("a file")
     with pytest.raises((SketchCheckpointError, SketchConfigError)) as error:
-        convert.main(["--tf1_checkpoint", prefix, "--config",
+        gloc_convert.main(["--tf1_checkpoint", prefix, "--config",
                       os.path.join(tiny_checkpoint, CONFIG), "--output", str(output)])
     named = output if case == "output is a file" else prefix
     assert_one_line(error.value, named, words)
@@ -444,26 +445,26 @@ def test_convert_bad_tf1_checkpoint_is_one_line(case, words, tiny_checkpoint, tm
 
 
 SAMPLE_ABS_DRIVER = """
-import json, sys
-from absl import app, flags
-import sample_abs
+import json, runpy, sys
+from flags import gloc_sample as tool
+from sketch_common.errors import run_tool
 cases = json.loads(sys.argv[1])
 codes = []
 for index, argv in enumerate(cases):
-    flags.FLAGS.unparse_flags()
     print("@@case", file=sys.stderr, flush=True)
     try:
         if index + 1 < len(cases):
-            codes.append(sample_abs.main(sample_abs.parse_arguments(["sample_abs.py"] + argv)))
+            run_tool(lambda: tool.main(["sample_abs.py"] + argv))
         else:  # the last case exactly as the script's __main__ runs it
             print(json.dumps(codes), flush=True)
-            app.run(sample_abs.main, ["sample_abs.py"] + argv,
-                    flags_parser=sample_abs.parse_arguments)
+            sys.argv = ["sample_abs.py"] + argv
+            runpy.run_path("sample_abs.py", run_name="__main__")
     except SystemExit as exit:
         codes.append(exit.code)
 print(json.dumps(codes[-1:]))
 """
-RETRIEVAL_DRIVER = SAMPLE_ABS_DRIVER.replace("sample_abs", "retrieval")
+RETRIEVAL_DRIVER = SAMPLE_ABS_DRIVER.replace("sample_abs", "retrieval").replace("gloc_sample",
+                                                                               "gloc_retrieval")
 
 
 def sample_abs_cases(tmp, checkpoints, good):
@@ -518,9 +519,9 @@ def tool_runs(tiny_checkpoint, damaged_checkpoints, sample_folders, tmp_path_fac
     """Runs the TensorFlow tools' subprocesses at once; name -> (cases or names in the error,
     returncode, stdout, stderr).
 
-    A driver process per script runs its cases through `parse_arguments` and `main`, the last
-    one through `absl.app.run` as the script's `__main__` does (app.run can run once per
-    process); export and convert run as `python -m` commands.
+    A driver process per script runs its cases through `run_tool(main)` of its `flags/` module,
+    the last one as the script's `__main__` (`runpy`); export and convert run as `python -m`
+    commands.
     """
     tmp = tmp_path_factory.mktemp("tool_runs")
     (tmp / "a_file").write_text("a file")

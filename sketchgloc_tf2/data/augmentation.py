@@ -1,4 +1,5 @@
-"""Training-split augmentation, with upstream arithmetic and random draws (spec §2.6), batched.
+"""Training-split augmentation, with upstream arithmetic and random draws
+(docs/differences.md#sg-2-6), batched.
 
 Upstream draws, per training sketch and in this order, from numpy's global stream: two uniforms
 for the stretch, one uniform per row for point dropping, two uniforms for the translation. The
@@ -86,7 +87,8 @@ def drop_points(padded, lengths, uniforms, prob):
 
 
 def random_translations(padded, scale_factor, uniforms_x, uniforms_y) -> np.ndarray:
-    """Upstream `stroke_pbias`: a translation drawn on a hard-coded 48-unit canvas (quirk Q5).
+    """Upstream `stroke_pbias`: a translation drawn on a hard-coded 48-unit canvas (quirk
+    docs/differences.md#sg-q5).
 
     Args:
         padded: normalised offsets `[B, W, 3]`.
@@ -110,7 +112,7 @@ def random_translations(padded, scale_factor, uniforms_x, uniforms_y) -> np.ndar
 
 
 def augment(padded, lengths, uniforms, random_scale_factor, augment_stroke_prob, scale_factor):
-    """Step A of the batch construction for training sketches (spec §2.7).
+    """Step A of the batch construction for training sketches (docs/differences.md#sg-2-7).
 
     Args:
         padded: normalised float32 `[B, W, 3]`; lengths `[B]`.

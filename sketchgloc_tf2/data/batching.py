@@ -1,4 +1,5 @@
-"""Batch construction of SketchGloc (spec §2.7 steps B–I), vectorised over the batch.
+"""Batch construction of SketchGloc (docs/differences.md#sg-2-7 steps B–I), vectorised over the
+batch.
 
 Given already augmented sketches, this builds exactly what upstream's `_get_batch_from_indices`
 feeds the graph: stroke-5 absolute targets, graph nodes (strokes cut into chunks of up to L+1
@@ -7,9 +8,9 @@ boxes of the reorganised (`input_box`) and of the clean (`box_ori`) layout. Upst
 Python loops are replaced by array operations that perform the same float32 / float64 operations
 in the same order, so the result matches upstream to the bit.
 
-Reorganisation noise (the `re_scale` task, spec §2.7 step D): every stroke but the first has its
-start moved by isotropic Gaussian noise of std `prob · bound`; the stroke moves rigidly, the
-targets stay clean.
+Reorganisation noise (the `re_scale` task, docs/differences.md#sg-2-7 step D): every stroke but the
+first has its start moved by isotropic Gaussian noise of std `prob · bound`; the stroke moves
+rigidly, the targets stay clean.
 """
 
 import dataclasses
@@ -30,7 +31,8 @@ class BatchSizes:
         max_stroke_len: L, points per node row fed to the encoder (chunks hold up to L+1).
         max_strokes_num: N, graph nodes per sketch.
         clip_node_length: report node lengths of at most L (upstream reports L+1 for the chunks
-            of sketches with fewer than N nodes, which crashes its encoder on CPU; spec B1).
+            of sketches with fewer than N nodes, which crashes its encoder on CPU;
+            docs/differences.md#sg-b1).
     """
 
     max_seq_len: int
@@ -77,7 +79,8 @@ def _undo_stroke_shuffle(xy, pen, valid, lengths):
 
     Loop 1 makes every stroke start (rows 1..n-2) absolute; loop 2 turns them back into offsets
     with a running sum of the current values. In exact arithmetic this changes only sketches with a
-    single-point first or last stroke (spec Q1); in float32 it also re-rounds stroke starts.
+    single-point first or last stroke (docs/differences.md#sg-q1); in float32 it also re-rounds
+    stroke starts.
     """
     rows = np.arange(xy.shape[1])
     interior = (rows >= 1) & (rows <= lengths[:, None] - 2) & valid

@@ -2,11 +2,11 @@
 
 `encoder_batch` turns raw stroke-3 sketches (original Quick, Draw! units) into the four encoder
 inputs, exactly as the numpy path does for a clean batch (PROB 0): clipping to ±1000 and division
-by the normalising scale factor (`quickdraw.load_data` + `quickdraw.normalize`), then spec §2.7
-steps B, D–H as implemented by `batching.BatchBuilder.build_padded` (upstream's two stroke
-"shuffle" loops, stroke starts re-anchored on their absolute positions, nodes = chunks of up to
-L+1 points of a stroke, node rows = the first L absolute points, node lengths, node counts and
-the nine-relation boxes of the node bounding boxes).
+by the normalising scale factor (`quickdraw.load_data` + `quickdraw.normalize`), then
+docs/differences.md#sg-2-7 steps B, D–H as implemented by `batching.BatchBuilder.build_padded`
+(upstream's two stroke "shuffle" loops, stroke starts re-anchored on their absolute positions, nodes
+= chunks of up to L+1 points of a stroke, node rows = the first L absolute points, node lengths,
+node counts and the nine-relation boxes of the node bounding boxes).
 
 Every sequential numpy accumulation (`np.cumsum`, the shuffle loop, the per-stroke and per-node
 running sums in float32 and float64) is one `tf.scan` step per row, in the same order and dtype,

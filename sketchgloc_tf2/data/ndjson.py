@@ -33,7 +33,6 @@ word gets a `_2`, `_3`, ... suffix. Each renamed word is reported as a warning, 
 is checked to resolve to a file directly inside `--output_dir`.
 """
 
-import argparse
 import json
 import math
 import os
@@ -43,7 +42,7 @@ import unicodedata
 import numpy as np
 from absl import logging
 
-from sketchgloc_tf2.errors import SketchConfigError, SketchDataError, run_tool
+from sketchgloc_tf2.errors import SketchConfigError, SketchDataError
 
 MAX_NAME_BYTES = 200  # leaves room for ".npz" and the temporary-file affixes within 255 bytes
 UNNAMED = "unnamed"
@@ -357,24 +356,7 @@ def convert(paths, output_dir: str, valid_fraction=0.05, test_fraction=0.05, see
     return written
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sketchgloc_tf2.data.ndjson",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("ndjson", nargs="+", help="Quick, Draw! simplified .ndjson files")
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--valid_fraction", type=float, default=0.05)
-    parser.add_argument("--test_fraction", type=float, default=0.05)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--recognized_only", action="store_true")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace existing <word>.npz files in --output_dir")
-    args = parser.parse_args(argv)
-    written = convert(args.ndjson, args.output_dir, args.valid_fraction, args.test_fraction,
-                      args.seed, args.recognized_only, args.overwrite)
-    for path in written:
-        print(path)
-    return 0
-
-
 if __name__ == "__main__":
-    run_tool(main)
+    from sketch_common.command_line import run_command_line
+
+    run_command_line("flags.gloc_ndjson")

@@ -43,7 +43,8 @@ class PreparedData:
 
 
 def prepare_data(data_dir: str, hparams: HParams, keep_sizes: bool = False) -> PreparedData:
-    """Loads, sizes and normalises the categories of `hparams` (spec §2.2–§2.5).
+    """Loads, sizes and normalises the categories of `hparams` (docs/differences.md#sg-2-2 to
+    #sg-2-5).
 
     Args:
         data_dir: folder of the `<category>.npz` files.

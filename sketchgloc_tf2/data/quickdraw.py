@@ -3,9 +3,9 @@
 A category file `<name>.npz` holds `train`, `valid` and `test`: object arrays of integer arrays of
 shape `[n_points, 3]` with columns `(dx, dy, pen_lift)` (offsets from the previous point; row 0 is
 the offset from the origin; `pen_lift = 1` on the last point of every stroke). This module loads
-them with upstream semantics (spec §2.2–§2.5): per-category slices of `num_per_category`,
-category-major concatenation, clipping to ±1000, float32, and division by the population standard
-deviation of every dx and dy value of the training split.
+them with upstream semantics (docs/differences.md#sg-2-2 to #sg-2-5): per-category slices of
+`num_per_category`, category-major concatenation, clipping to ±1000, float32, and division by the
+population standard deviation of every dx and dy value of the training split.
 """
 
 import dataclasses
@@ -162,7 +162,7 @@ def load_data(data_dir: str, categories, num_per_category: int) -> dict:
 
 
 def compute_sizes(all_strokes) -> tuple:
-    """Upstream's dataset-wide sizes (spec §2.3).
+    """Upstream's dataset-wide sizes (docs/differences.md#sg-2-3).
 
     Args:
         all_strokes: every sketch of train + valid + test, arrays `[n_points, 3]`.

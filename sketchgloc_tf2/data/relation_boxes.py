@@ -1,4 +1,4 @@
-"""The nine spatial relations between graph nodes (spec §2.7 step G).
+"""The nine spatial relations between graph nodes (docs/differences.md#sg-2-7 step G).
 
 Node i's bounding box splits the plane into a 3×3 grid (per axis: below the minimum, within
 [min, max] inclusive, above the maximum). The four corners of node j's box fall into grid cells

@@ -7,9 +7,7 @@ object arrays of int16 `[n_points, 3]` offsets, like the Quick, Draw! release.
 Run `python -m sketchgloc_tf2.data.synthetic OUTPUT_DIR [--per_category 200] [--seed 0]`.
 """
 
-import argparse
 import os
-import sys
 
 import numpy as np
 
@@ -126,17 +124,7 @@ def write_dataset(output_dir: str, per_category: int = 200, seed: int = 0,
     return paths
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sketchgloc_tf2.data.synthetic",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("output_dir")
-    parser.add_argument("--per_category", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    for path in write_dataset(args.output_dir, args.per_category, args.seed):
-        print(path)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from sketch_common.command_line import run_command_line
+
+    run_command_line("flags.gloc_synthetic")

@@ -1,9 +1,10 @@
-"""Batch normalisation with the semantics of TF1's fused kernel (spec §3.6, TF1 scope `BatchNorm`)."""
+"""Batch normalisation with the semantics of TF1's fused kernel (docs/differences.md#sg-3-6, TF1
+scope `BatchNorm`)."""
 
 import keras
 import tensorflow as tf
 
-from sketchgloc_tf2.layers.cells import SERIALIZATION_PACKAGE
+from sketchgloc_tf2.serialization import SERIALIZATION_PACKAGE
 
 FUSED_MIN_EPSILON = 1.001e-5
 

@@ -1,4 +1,4 @@
-"""The recurrent cells of SketchGloc (spec §3.2): one time step each.
+"""The recurrent cells of SketchGloc (docs/differences.md#sg-3-2): one time step each.
 
 Three cells reproduce the upstream equations literally: `LSTMCell`, `LayerNormLSTMCell` and
 `HyperLSTMCell`. Gates are laid out in the order i, j, f, o (input gate, candidate, forget gate,
@@ -30,83 +30,19 @@ drawn from the cell's `SeedGenerator` plus the step index, so it also works (fas
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from sketchgloc_tf2.errors import SketchConfigError
-from sketchgloc_tf2.layers.recurrence import RecurrentCell, project_last_axis
-
-SERIALIZATION_PACKAGE = "sketchgloc_tf2"
+from sketchgloc_tf2.hparams import CELL_TYPES as CELL_TYPE_NAMES
+from sketchgloc_tf2.layers.hashed_random import hashed_uniform
+from sketchgloc_tf2.layers.initializers import BlockOrthogonal
+from sketchgloc_tf2.layers.recurrence import RecurrentCell
+from sketchgloc_tf2.serialization import SERIALIZATION_PACKAGE
 LAYER_NORM_EPSILON = 1e-3
 HYPER_NORM_BLOCKS = ("ix", "jx", "fx", "ox", "ih", "jh", "fh", "oh")
 HYPER_BIAS_BLOCKS = ("ih", "jh", "fh", "oh")
 HYPER_ALPHA_INIT_GAMMA = 0.10
 HYPER_ZB_STDDEV = 0.01
-
-
-@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
-class BlockOrthogonal(keras.initializers.Initializer):
-    """Side-by-side independent orthogonal blocks (upstream `lstm_ortho_initializer`).
-
-    For a `[rows, num_blocks * cols]` matrix each `[rows, cols]` block is the matrix of left
-    singular vectors of a `[rows, cols]` matrix of i.i.d. N(0, 1) draws (no sign fix). Without a
-    seed the draws come from numpy's global generator, as upstream (`keras.utils.set_random_seed`
-    makes them reproducible).
-
-    Args:
-        num_blocks: number of column blocks (4 for the four LSTM gates).
-        seed: optional integer seed.
-    """
-
-    def __init__(self, num_blocks=4, seed=None):
-        self.num_blocks = num_blocks
-        self.seed = seed
-
-    def __call__(self, shape, dtype=None):
-        rows, total_cols = int(shape[0]), int(shape[1])
-        if total_cols % self.num_blocks:
-            raise ValueError(
-                f"BlockOrthogonal: {total_cols} columns do not split into {self.num_blocks} blocks"
-            )
-        cols = total_cols // self.num_blocks
-        rng = np.random if self.seed is None else np.random.RandomState(self.seed)
-        blocks = []
-        for _ in range(self.num_blocks):
-            _, left, right = tf.linalg.svd(tf.constant(rng.normal(0.0, 1.0, (rows, cols))))
-            blocks.append(left if tuple(left.shape) == (rows, cols) else tf.transpose(right))
-        return tf.cast(tf.concat(blocks, axis=1), dtype or "float32")
-
-    def get_config(self):
-        return {"num_blocks": self.num_blocks, "seed": self.seed}
-
-
-def mix32(bits):
-    """The murmur3 32-bit finaliser (a bijective avalanche mix) on uint32 tensors."""
-    bits = tf.bitwise.bitwise_xor(bits, tf.bitwise.right_shift(bits, 16))
-    bits = bits * tf.constant(0x85EBCA6B, tf.uint32)
-    bits = tf.bitwise.bitwise_xor(bits, tf.bitwise.right_shift(bits, 13))
-    bits = bits * tf.constant(0xC2B2AE35, tf.uint32)
-    return tf.bitwise.bitwise_xor(bits, tf.bitwise.right_shift(bits, 16))
-
-
-def hashed_uniform(shape, seed, dtype=tf.float32):
-    """Stateless U[0, 1) draws (24-bit resolution) from a counter-based hash of `(seed, index)`.
-
-    Used for the recurrent-dropout masks drawn at every time step: inside XLA-compiled loops it
-    is about 14x faster than `tf.random.stateless_uniform` (Philox) and fuses with the mask
-    arithmetic. Deterministic in `seed`; different seeds give independent-looking streams.
-
-    Args:
-        shape: int32 shape tensor or list.
-        seed: `[2]` integer seed tensor.
-        dtype: float dtype of the result.
-    """
-    seed = tf.cast(tf.bitwise.bitwise_and(tf.cast(seed, tf.int64), 0xFFFFFFFF), tf.uint32)
-    key = mix32(tf.bitwise.bitwise_xor(
-        mix32(seed[0] + tf.constant(0x9E3779B9, tf.uint32)), seed[1]))
-    index = tf.cast(tf.reshape(tf.range(tf.reduce_prod(shape)), shape), tf.uint32)
-    bits = mix32(mix32(tf.bitwise.bitwise_xor(index, key)) + key)
-    return tf.cast(tf.bitwise.right_shift(bits, 8), dtype) * (1.0 / (1 << 24))
 
 
 def layer_norm_blocks(values, num_blocks, gamma, beta):
@@ -489,8 +425,7 @@ class HyperLSTMCell(LayerNormLSTMCell):
         return config
 
 
-CELL_TYPES = {"lstm": LSTMCell, "layer_norm": LayerNormLSTMCell, "hyper": HyperLSTMCell}
-TF1_CELL_SCOPES = {"lstm": "LSTMCell", "layer_norm": "LayerNormLSTMCell", "hyper": "HyperLSTMCell"}
+CELL_TYPES = dict(zip(CELL_TYPE_NAMES, (LSTMCell, LayerNormLSTMCell, HyperLSTMCell)))
 
 
 def make_cell(model_type, units, **kwargs):

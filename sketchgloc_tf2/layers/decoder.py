@@ -1,4 +1,5 @@
-"""The SketchGloc decoder (spec §3): z -> initial state, a recurrent cell, the mixture head.
+"""The SketchGloc decoder (docs/differences.md#sg-3): z -> initial state, a recurrent cell, the
+mixture head.
 
 A step reads the previous stroke-5 point (absolute x, y, one-hot pen) and z: the cell's input is
 `concat(point, z)` (width 5 + Z); its output goes through `output_layer` to the `3 + 6K`
@@ -10,10 +11,11 @@ per-step point part and a per-sketch z part (`split_input_projection`), so the t
 import keras
 import tensorflow as tf
 
-from sketchgloc_tf2.layers.cells import SERIALIZATION_PACKAGE, make_cell
+from sketchgloc_tf2.layers.cells import make_cell
 from sketchgloc_tf2.layers.fc_net import fc_net
 from sketchgloc_tf2.layers.mixture import output_width, split_mixture
 from sketchgloc_tf2.layers.recurrence import run_recurrences
+from sketchgloc_tf2.serialization import SERIALIZATION_PACKAGE
 
 POINT_WIDTH = 5
 

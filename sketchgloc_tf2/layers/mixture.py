@@ -1,4 +1,5 @@
-"""Decoder output head: bivariate Gaussian mixture + pen state, and the loss (spec §3.9, §3.10).
+"""Decoder output head: bivariate Gaussian mixture + pen state, and the loss
+(docs/differences.md#sg-3-9, #sg-3-10).
 
 The decoder's last linear layer emits `3 + 6K` values per step: 3 pen logits (pen down, pen up,
 end), then six blocks of K: mixture logits, mu_x, mu_y, log sigma_x, log sigma_y, pre-tanh rho.

@@ -1,11 +1,12 @@
-"""Regrouping of node embeddings per sketch and the nine-relation GCN (spec §3.4, §3.5)."""
+"""Regrouping of node embeddings per sketch and the nine-relation GCN (docs/differences.md#sg-3-4,
+#sg-3-5)."""
 
 import math
 
 import keras
 import tensorflow as tf
 
-from sketchgloc_tf2.layers.cells import SERIALIZATION_PACKAGE
+from sketchgloc_tf2.serialization import SERIALIZATION_PACKAGE
 
 NUM_RELATIONS = 9
 BLOCK_ROWS = 512

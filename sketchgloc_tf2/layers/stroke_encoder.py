@@ -1,4 +1,5 @@
-"""Bidirectional node (stroke) encoder of SketchGloc (spec §3.3, TF1 scope `ENC1_RNN`).
+"""Bidirectional node (stroke) encoder of SketchGloc (docs/differences.md#sg-3-3, TF1 scope
+`ENC1_RNN`).
 
 Every row of `input_strokes [R, L, 2]` (R = B*N) holds the absolute points of one node, zero
 padded after `input_stroke_len[r]` points. A forward and a backward cell read the valid points of
@@ -8,8 +9,9 @@ each row; the node embedding is `concat(h_fw_final, h_bw_final)`.
 import keras
 import tensorflow as tf
 
-from sketchgloc_tf2.layers.cells import SERIALIZATION_PACKAGE, make_cell
+from sketchgloc_tf2.layers.cells import make_cell
 from sketchgloc_tf2.layers.recurrence import run_recurrences
+from sketchgloc_tf2.serialization import SERIALIZATION_PACKAGE
 
 
 def reverse_valid_steps(sequences, lengths):
@@ -34,8 +36,8 @@ class StrokeEncoder(keras.layers.Layer):
 
     The forward state stops changing after `len` steps; the backward cell reads the first `len`
     points in reverse order; rows of length 0 keep the zero state (embedding 0). Lengths above L
-    are clamped to L (the port's fix of upstream bug B1, where a chunk of L+1 points reported
-    length L+1 and crashed the original on CPU).
+    are clamped to L (the port's fix of upstream bug docs/differences.md#sg-b1, where a chunk of L+1
+    points reported length L+1 and crashed the original on CPU).
 
     Most of the B*N rows are padding (length 0). Rows are therefore sorted by length (longest
     first) and encoded in chunks of `chunk_rows` rows: only chunks holding a non-empty row run,

@@ -17,7 +17,8 @@ import tensorflow as tf
 
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2.convert import convert_tf1
-from sketchgloc_tf2.sampling import Sampler, to_stroke3
+from sketchgloc_tf2.sampling import Sampler
+from sketchgloc_tf2.strokes import to_stroke3
 
 SAMPLE_FILE = "sample_greedy.npz"
 INPUT_ARRAYS = {
