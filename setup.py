@@ -6,23 +6,8 @@ import setuptools
 
 HERE = pathlib.Path(__file__).parent
 
-# Sketch-BERT command-line tools (`flags/bert_*.py`; each `run()` is the tool's entry point).
-BERT_CONSOLE_SCRIPTS = [
-    "sketch-bert = flags.bert_main:run",
-    "sketch-bert-export = flags.bert_export:run",
-    "sketch-bert-convert = flags.bert_convert:run",
-    "sketch-bert-memmap = flags.bert_memmap:run",
-    "sketch-bert-parity = flags.bert_parity:run",
-    "sketch-bert-tune = flags.bert_tune:run",
-]
-
-
-def _requirements():
-    lines = (HERE / "requirements.txt").read_text().splitlines()
-    return [line for line in lines if line and not line.startswith(("#", "pytest"))]
-
-
-GLOC_CONSOLE_SCRIPTS = [
+# One console script per command-line tool (`flags/<tool>.py`; each `run()` is the entry point).
+CONSOLE_SCRIPTS = [
     "sketchgloc-train = flags.gloc_train:run",
     "sketchgloc-sample = flags.gloc_sample:run",
     "sketchgloc-retrieval = flags.gloc_retrieval:run",
@@ -34,7 +19,18 @@ GLOC_CONSOLE_SCRIPTS = [
     "sketchgloc-recognition = flags.gloc_recognition:run",
     "sketchgloc-parity = flags.gloc_parity:run",
     "sketchgloc-tune = flags.gloc_tune:run",
+    "sketch-bert = flags.bert_main:run",
+    "sketch-bert-export = flags.bert_export:run",
+    "sketch-bert-convert = flags.bert_convert:run",
+    "sketch-bert-memmap = flags.bert_memmap:run",
+    "sketch-bert-parity = flags.bert_parity:run",
+    "sketch-bert-tune = flags.bert_tune:run",
 ]
+
+def _requirements():
+    lines = (HERE / "requirements.txt").read_text().splitlines()
+    return [line for line in lines if line and not line.startswith(("#", "pytest"))]
+
 
 setuptools.setup(
     name="sketch-tf2",
@@ -55,7 +51,6 @@ setuptools.setup(
         "torch": ["torch>=2.1"],
         "test": ["pytest>=8.0"],
     },
-    entry_points={"console_scripts": BERT_CONSOLE_SCRIPTS},
     license="Apache-2.0",
-    entry_points={"console_scripts": GLOC_CONSOLE_SCRIPTS},
+    entry_points={"console_scripts": CONSOLE_SCRIPTS},
 )
