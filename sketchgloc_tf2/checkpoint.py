@@ -17,6 +17,7 @@ import h5py
 
 from sketch_common.atomic_io import atomic_path
 from sketch_common.errors import one_line
+from sketch_common.presets import PRESET_FILE, metadata_writer
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError
 from sketchgloc_tf2.model import SketchGlocModel
@@ -36,11 +37,20 @@ def save_weights(model, path: str) -> None:
         model.save_weights(temporary)
 
 
-def save_checkpoint_dir(model, hparams, directory: str) -> None:
-    """Writes `directory/model_config.json` and `directory/model.weights.h5` (atomically)."""
+def save_checkpoint_dir(model, hparams, directory: str, preset=None) -> None:
+    """Writes `directory/model_config.json` and `directory/model.weights.h5` (atomically).
+
+    Args:
+        model: the `SketchGlocModel`.
+        hparams: its `HParams` (with the computed sizes and scale factor).
+        directory: created if needed.
+        preset: optional metadata dict, written as `preset.json` (a preset directory).
+    """
     os.makedirs(directory, exist_ok=True)
     hparams_lib.save_config(hparams, os.path.join(directory, CONFIG_NAME))
     save_weights(model, os.path.join(directory, WEIGHTS_NAME))
+    if preset is not None:
+        metadata_writer(preset)(os.path.join(directory, PRESET_FILE))
 
 
 def load_model_config(path):

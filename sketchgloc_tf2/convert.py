@@ -364,7 +364,9 @@ def convert_checkpoint(tf1_checkpoint: str, config: str, output: str,
     if os.path.isdir(prefix):
         prefix = _latest_in_folder(prefix)
     model = convert_tf1(prefix, hparams)
-    save_checkpoint_dir(model, hparams, output)
+    save_checkpoint_dir(model, hparams, output, preset={
+        "description": f"converted from the original TF1 checkpoint {os.path.basename(prefix)}",
+        "source": os.path.abspath(prefix), "categories": list(hparams.categories)})
     return (f"wrote {os.path.join(output, WEIGHTS_NAME)} and {CONFIG_NAME} "
             f"({len(tf1_variable_map(model))} variables from {prefix})")
 

@@ -50,7 +50,7 @@ from sketch_common import serving
 from sketch_common.serving import (  # noqa: F401  (next_version: part of this module's API)
     INFO_FILE, assert_first_failure, check_scalar, check_sketch_batch, next_version,
     padded_shape as _padded_shape)
-from sketchgloc_tf2.data.graph_batching import encoder_batch
+from sketchgloc_tf2.data.graph_batching import encoder_batch, normalize_sketches
 from sketchgloc_tf2.data.pipeline import batch_sizes
 from sketchgloc_tf2.decoding import decode_steps, end_lengths, start_points
 from sketchgloc_tf2.errors import SketchConfigError
@@ -116,6 +116,8 @@ class ServingGraph:
         self.scale = np.float32(hparams.normalizing_scale_factor) + np.float32(1e-10)
         self.encode_block = int(encode_block)
         self._decode = tf.function(self._decode_loop, jit_compile=jit_compile, autograph=False)
+        self._continue = tf.function(self._continue_loop, jit_compile=jit_compile,
+                                     autograph=False)
 
     def _encode_block(self, strokes, lengths):
         batch = encoder_batch(strokes, lengths, self.hparams.normalizing_scale_factor,
@@ -156,6 +158,54 @@ class ServingGraph:
         absolute = points[:, :, :2]
         offsets = (absolute - tf.pad(absolute[:, :-1], [[0, 0], [1, 0], [0, 0]])) * self.scale
         strokes = tf.concat([offsets, points[:, :, 3:4]], axis=2)
+        valid = tf.sequence_mask(lengths, steps)
+        return {"strokes": tf.where(valid[..., None], strokes, 0.0), "lengths": lengths}
+
+    def _continue_loop(self, z, strokes, lengths, temperature, seed):
+        """Teacher-forces each partial sketch through the decoder, then samples on.
+
+        Returns:
+            `(rows [B, T, 5], last [B, 2])`: the emitted continuation points (absolute x, y in
+            normalised units, one-hot pen; end tokens once a sketch is done) and the absolute
+            position of each partial sketch's last point.
+        """
+        decoder = self.model.decoder
+        batch, steps = tf.shape(z)[0], self.hparams.max_seq_len
+        offsets, pen, valid = normalize_sketches(strokes, lengths,
+                                                 self.hparams.normalizing_scale_factor)
+        absolute = tf.cumsum(offsets, axis=1)
+        lifted = tf.where(valid, pen, 0.0)
+        points = tf.concat([absolute, tf.stack([1.0 - lifted, lifted], axis=2),
+                            tf.zeros_like(lifted)[..., None]], axis=2)
+        points = tf.where(valid[..., None], points, 0.0)
+        inputs = tf.concat([start_points(batch)[:, None], points], axis=1)
+        forced = decoder.teacher_forced(inputs, z, lengths=lengths)
+        last = tf.gather(points, lengths - 1, axis=1, batch_dims=1)
+        result = decode_steps(
+            decoder.step_function(z), forced["final_state"], last,
+            tf.stack([seed, tf.constant(0, tf.int64)]), tf.range(batch), steps_done=lengths,
+            num_steps=steps, limit=steps, temperature=temperature, greedy=temperature <= 0.0)
+        return result["rows"], last[:, :2]
+
+    def complete(self, strokes, lengths, temperature, seed):
+        """Validated partial sketches -> their continuations.
+
+        Each partial sketch is encoded (z = mu), fed through the decoder point by point, and the
+        decoder then samples on from its last point until the end token or `max_seq_len` points
+        in all.
+
+        Returns:
+            `{"strokes": [B, T, 3], "lengths": [B]}`: the continuation only, stroke-3 offsets in
+            original units (row 0 relative to the partial sketch's last point); zero rows after
+            `lengths[b]`.
+        """
+        mu, _ = self.encode(strokes, lengths)
+        rows, last = self._continue(mu, strokes, lengths, temperature, seed)
+        steps = self.hparams.max_seq_len
+        lengths = end_lengths(rows)
+        absolute = rows[:, :, :2]
+        previous = tf.concat([last[:, None], absolute[:, :-1]], axis=1)
+        strokes = tf.concat([(absolute - previous) * self.scale, rows[:, :, 3:4]], axis=2)
         valid = tf.sequence_mask(lengths, steps)
         return {"strokes": tf.where(valid[..., None], strokes, 0.0), "lengths": lengths}
 

@@ -6,6 +6,8 @@
   `s_*.npy` files of a sample folder);
 * offset stroke-3 `[l, 3]`: each row minus the previous one (the Quick, Draw! / sketch-rnn format
   the encoder and the renderer read).
+
+`reorganise` applies the stroke-reorganisation noise to an offset stroke-3 sketch.
 """
 
 import numpy as np
@@ -49,3 +51,31 @@ def absolute_to_offsets(absolute: np.ndarray, offbyone: bool = False) -> np.ndar
     if offbyone and len(offsets):
         offsets[0, :2] -= offsets[-1, :2]
     return offsets
+
+
+def reorganise(sketch: np.ndarray, re_scale: float, rng: np.random.RandomState) -> np.ndarray:
+    """Moves every stroke but the first rigidly by Gaussian noise, as the `re_scale` task does.
+
+    The noise of each moved stroke is isotropic with standard deviation `re_scale · bound`,
+    `bound` being the larger side of the sketch's origin-inclusive bounding box (the training
+    batches' rule, docs/differences.md#sg-2-7 step D), here applied to the raw offsets.
+
+    Args:
+        sketch: float32 `[n, 3]` raw stroke-3.
+        re_scale: noise strength (0 returns the sketch unchanged).
+        rng: the random generator.
+
+    Returns:
+        float32 `[n, 3]` raw stroke-3 of the reorganised sketch.
+    """
+    if re_scale <= 0 or len(sketch) < 2:
+        return sketch
+    absolute = np.cumsum(sketch[:, :2].astype(np.float64), axis=0)
+    visited = np.concatenate([np.zeros((1, 2)), absolute])
+    bound = float((visited.max(axis=0) - visited.min(axis=0)).max())
+    stroke_ids = np.concatenate([[0], np.cumsum(sketch[:-1, 2] == 1)])
+    shifts = rng.standard_normal((int(stroke_ids[-1]) + 1, 2)) * re_scale * bound
+    shifts[0] = 0.0
+    moved = absolute + shifts[stroke_ids]
+    offsets = np.diff(np.concatenate([np.zeros((1, 2)), moved]), axis=0)
+    return np.concatenate([offsets, sketch[:, 2:]], axis=1).astype(np.float32)

@@ -118,7 +118,7 @@ class Decoder(keras.layers.Layer):
         offset = tf.matmul(z, kernel[POINT_WIDTH:])
         return kernel[:POINT_WIDTH], offset if bias is None else offset + bias
 
-    def teacher_forced(self, input_seqs, z, training=False, seed_generator=None):
+    def teacher_forced(self, input_seqs, z, training=False, seed_generator=None, lengths=None):
         """Decodes `input_seqs[:, :T]` step by step (teacher forcing) conditioned on z.
 
         Args:
@@ -127,6 +127,8 @@ class Decoder(keras.layers.Layer):
             training: the dropouts enabled in the config (and the fused gradient).
             seed_generator: `keras.random.SeedGenerator` of the input and output dropout masks;
                 needed only when training with either of them.
+            lengths: optional int32 `[B]`: sketch b's state stops changing after `lengths[b]`
+                steps, so `final_state` is the state after its first `lengths[b]` inputs.
 
         Returns:
             Dict: the `mixture` tensors `[B*T, .]` (rows b*T + t) and `initial_state`,
@@ -148,7 +150,7 @@ class Decoder(keras.layers.Layer):
             sequence = tf.transpose(points, [1, 0, 2])
             projection = self.split_input_projection(z, params)
         (final_state,), (cell_outputs,) = run_recurrences(
-            [self.cell], [sequence], [initial_state],
+            [self.cell], [sequence], [initial_state], lengths=lengths,
             dropout_seeds=[self.cell.dropout_seed(training)], return_outputs=True,
             params=[params], fused_gradient=bool(training), input_projections=[projection])
         cell_outputs = tf.reshape(tf.transpose(cell_outputs, [1, 0, 2]), [-1, self.units])
@@ -201,9 +203,9 @@ class Decoder(keras.layers.Layer):
 
         return step
 
-    def call(self, input_seqs, z, training=False, seed_generator=None):
-        """`teacher_forced(input_seqs, z, training, seed_generator)`."""
-        return self.teacher_forced(input_seqs, z, training, seed_generator)
+    def call(self, input_seqs, z, training=False, seed_generator=None, lengths=None):
+        """`teacher_forced(input_seqs, z, training, seed_generator, lengths)`."""
+        return self.teacher_forced(input_seqs, z, training, seed_generator, lengths)
 
     def get_config(self):
         config = super().get_config()

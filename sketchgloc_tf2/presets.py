@@ -1,0 +1,10 @@
+"""The SketchGloc presets shipped in this package (name -> metadata; see `sketch_common.presets`).
+
+Each registered preset lives in `sketchgloc_tf2/preset_files/<name>/` (a checkpoint directory
+plus `preset.json`). `docs/presets.md` says how each was trained and what it measures.
+"""
+
+import os
+
+PRESET_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "preset_files")
+PRESETS = {}

@@ -1,0 +1,104 @@
+"""The `SketchGloc` task: raw stroke-3 sketches in, latents and raw sketches out."""
+
+import numpy as np
+import pytest
+
+from sketch_common.presets import PresetError, read_metadata
+from sketchgloc_tf2 import SketchDataError, SketchGloc
+from sketchgloc_tf2.hparams import HParams
+from sketchgloc_tf2.model import SketchGlocModel
+from sketchgloc_tf2.strokes import reorganise
+
+SIZES = dict(max_seq_len=40, max_stroke_len=8, max_strokes_num=6, normalizing_scale_factor=20.0)
+
+
+@pytest.fixture(scope="module")
+def task():
+    hparams = HParams(categories=["circle", "star"], enc_rnn_size=8, dec_rnn_size=16,
+                      dec_model="hyper", z_size=4, num_mixture_components=3,
+                      use_recurrent_dropout=False, **SIZES)
+    return SketchGloc(SketchGlocModel.from_hparams(hparams), hparams)
+
+
+@pytest.fixture(scope="module")
+def sketches():
+    rng = np.random.RandomState(0)
+    drawn = []
+    for count in (12, 20, 7):
+        sketch = np.zeros((count, 3), np.float32)
+        sketch[:, :2] = rng.randint(-15, 16, size=(count, 2))
+        sketch[count // 2, 2] = sketch[-1, 2] = 1
+        drawn.append(sketch)
+    return drawn
+
+
+def _is_stroke3(sketch):
+    return sketch.dtype == np.float32 and sketch.ndim == 2 and sketch.shape[1] == 3
+
+
+def test_encode_matches_the_backbone_on_its_own_batch(task, sketches):
+    mu, logvar = task.encode(sketches)
+    assert mu.shape == logvar.shape == (3, 4) and mu.dtype == np.float32
+    alone, _ = task.encode(sketches[1:2])
+    np.testing.assert_allclose(alone[0], mu[1], rtol=1e-5, atol=1e-6)
+
+
+def test_sample_is_seeded_and_greedy_ignores_the_seed(task):
+    z = np.random.RandomState(1).standard_normal((2, 4)).astype(np.float32)
+    first = task.sample(z, temperature=0.5, seed=3)
+    again = task.sample(z, temperature=0.5, seed=3)
+    assert all(_is_stroke3(s) and len(s) <= 40 for s in first)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    greedy = [task.sample(z, temperature=0.0, seed=seed) for seed in (1, 2)]
+    assert all(np.array_equal(a, b) for a, b in zip(*greedy))
+
+
+def test_reconstruct_complete_and_interpolate_return_raw_sketches(task, sketches):
+    out = task.reconstruct(sketches, temperature=0.0, seed=0, re_scale=0.3)
+    assert len(out) == 3 and all(_is_stroke3(s) for s in out)
+    completed = task.complete([s[:5] for s in sketches], temperature=0.3, seed=1)
+    for sketch, result in zip(sketches, completed):
+        np.testing.assert_array_equal(result[:5], sketch[:5])
+        assert _is_stroke3(result) and len(result) <= 40
+    strip = task.interpolate(sketches[0], sketches[1], steps=5)
+    assert len(strip) == 5 and all(_is_stroke3(s) for s in strip)
+
+
+def test_preset_round_trip_gives_identical_outputs(task, sketches, tmp_path):
+    task.save_to_preset(str(tmp_path / "preset"), {"description": "tiny"})
+    restored = SketchGloc.from_preset(str(tmp_path / "preset"))
+    np.testing.assert_array_equal(restored.encode(sketches)[0], task.encode(sketches)[0])
+    z = restored.encode(sketches)[0]
+    assert all(np.array_equal(a, b) for a, b in zip(restored.sample(z, seed=4),
+                                                    task.sample(z, seed=4)))
+    assert read_metadata(str(tmp_path / "preset")) == {"description": "tiny"}
+    with pytest.raises(PresetError, match="neither a registered preset"):
+        SketchGloc.from_preset(str(tmp_path / "missing"))
+
+
+def test_reorganise_moves_strokes_rigidly():
+    sketch = np.array([[1, 1, 0], [2, 0, 1], [5, 5, 0], [1, 1, 1]], np.float32)
+    moved = reorganise(sketch, 0.5, np.random.RandomState(0))
+    np.testing.assert_array_equal(moved[:2], sketch[:2])
+    np.testing.assert_allclose(moved[3], sketch[3], atol=1e-5)
+    assert not np.allclose(moved[2], sketch[2])
+    np.testing.assert_array_equal(reorganise(sketch, 0.0, np.random.RandomState(0)), sketch)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([], "non-empty list"),
+    ([np.zeros((3, 2))], r"sketch 0: expected shape \[n, 3\]"),
+    ([np.zeros((3, 3)), np.full((2, 3), np.nan)], "sketch 1: holds NaN"),
+    ([np.array([[0, 0, 2]])], "sketch 0: pen_lift"),
+    ([np.zeros((41, 3))], "sketch 0: 41 points, more than the model's maximum of 40"),
+    ([np.zeros((0, 3))], "sketch 0: has no points"),
+    (np.zeros((4, 3)), "wrap a single sketch in a list"),
+])
+def test_bad_sketches_name_the_sketch(task, bad, message):
+    with pytest.raises(SketchDataError, match=message):
+        task.encode(bad)
+
+
+def test_complete_refuses_a_partial_sketch_at_the_maximum(task):
+    with pytest.raises(SketchDataError, match="partial sketch 0: 40 points"):
+        task.complete([np.zeros((40, 3), np.float32)])
