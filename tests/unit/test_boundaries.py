@@ -87,3 +87,10 @@ def test_import_scanner(tmp_path, source, expected):
     path = tmp_path / "module.py"
     path.write_text(source)
     assert [module for _, module in imported_modules(path, skip_main_guard=True)] == expected
+
+
+def test_tests_live_in_unit_parity_or_integration():
+    tests = ROOT / "tests"
+    misplaced = [str(path.relative_to(ROOT)) for path in tests.rglob("test_*.py")
+                 if path.parent.name not in ("unit", "parity", "integration")]
+    assert not misplaced, misplaced

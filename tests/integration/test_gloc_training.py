@@ -11,8 +11,9 @@ import pytest
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2 import optimizers, run_state, training
 from sketchgloc_tf2.data import pipeline, synthetic
+from helpers.paths import REPO_ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO_ROOT)
 TINY = dict(enc_rnn_size=8, dec_rnn_size=16, dec_model="lstm", z_size=4, batch_size=8,
             use_recurrent_dropout=True, save_every=1)
 

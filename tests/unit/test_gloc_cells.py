@@ -11,7 +11,7 @@ from sketchgloc_tf2.layers import hashed_random
 from sketchgloc_tf2.layers.cells import HyperLSTMCell, LayerNormLSTMCell, LSTMCell
 from sketchgloc_tf2.layers.recurrence import run_recurrences
 from sketchgloc_tf2.layers.stroke_encoder import StrokeEncoder, reverse_valid_steps
-from gloc_test_helpers import make, randomise
+from helpers.gloc_models import make, randomise
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 

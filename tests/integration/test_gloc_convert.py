@@ -19,7 +19,7 @@ from sketchgloc_tf2.convert import (
 )
 from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError
 from sketchgloc_tf2.model import SketchGlocModel
-from gloc_test_helpers import random_batch, tiny_hparams
+from helpers.gloc_models import random_batch, tiny_hparams
 
 OPTIONAL_EXTRAS = {
     "sketchBoard/num_of_steps": np.float32(1.0),

@@ -23,8 +23,9 @@ from flags import (
     gloc_train,
     gloc_tune,
 )
+from helpers.paths import REPO_ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO_ROOT)
 
 # tool module -> (argv of main, flags its help must list)
 HELP_CASES = {

@@ -16,7 +16,9 @@ import sys
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers.paths import REPO_ROOT
+
+ROOT = str(REPO_ROOT)
 STEPS = 5
 # Measured (5 steps, global batch 8): SketchGloc losses agree to 8e-8 relative, batch-norm moving
 # statistics to 6e-7 relative, weights to 6e-7 absolute; Sketch-BERT losses to 3e-7 relative,

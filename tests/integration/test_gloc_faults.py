@@ -26,8 +26,9 @@ from sketchgloc_tf2 import run_state, training
 from sketchgloc_tf2.checkpoint import save_weights
 from sketchgloc_tf2.data import synthetic
 from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError
+from helpers.paths import REPO_ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO_ROOT)
 TINY = dict(categories=["circle", "house"], enc_rnn_size=8, dec_rnn_size=16, dec_model="lstm",
             z_size=4, batch_size=4)
 STEPS = 24

@@ -26,8 +26,9 @@ from sketchgloc_tf2.data import ndjson, quickdraw
 from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError, SketchDataError
 from sketchgloc_tf2.model import SketchGlocModel
 from sketchgloc_tf2.retrieval import load_sample_array
+from helpers.paths import REPO_ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO_ROOT)
 TINY = dict(enc_rnn_size=4, dec_rnn_size=8, z_size=3, enc_model="lstm", dec_model="lstm",
             use_recurrent_dropout=False, num_mixture_components=3, seed=0, max_seq_len=20,
             max_stroke_len=4, max_strokes_num=5, normalizing_scale_factor=20.0,

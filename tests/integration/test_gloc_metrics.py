@@ -20,8 +20,9 @@ from sketchgloc_tf2.retrieval import (
     top_k_accuracy,
 )
 from sketchgloc_tf2.convert import load_sampling_model
+from helpers.paths import REPO_ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO_ROOT)
 
 
 def upstream_ranks(real, fake, depth=50):

@@ -13,8 +13,9 @@ from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2 import tune
 from sketchgloc_tf2.data import synthetic
 from sketchgloc_tf2.errors import SketchConfigError, SketchError
+from helpers.paths import REPO_ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO_ROOT)
 TINY_SEARCH = ["--trial_steps=3", "--enc_rnn_size_choices=4,8", "--dec_rnn_size_choices=8",
                "--z_size_choices=2,4", "--learning_rate_range=1e-3,3e-3",
                "--re_scale_choices=0.0,0.3",

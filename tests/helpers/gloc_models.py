@@ -1,5 +1,4 @@
-"""Shared helpers of the SketchGloc model and cell tests (test modules import this, never
-each other)."""
+"""Tiny SketchGloc hparams, random batches and recurrent cells shared by the SketchGloc tests."""
 
 import numpy as np
 

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from sketchgloc_tf2.layers.cells import HyperLSTMCell, LayerNormLSTMCell, LSTMCell
 from sketchgloc_tf2.layers.recurrence import run_recurrences
-from gloc_test_helpers import make, randomise
+from helpers.gloc_models import make, randomise
 
 BATCH, STEPS, INPUT_DIM = 4, 6, 3
 

@@ -14,7 +14,8 @@ from sketchgloc_tf2.layers.decoder import Decoder
 from sketchgloc_tf2.layers.mixture import output_width, reconstruction_loss, split_mixture
 from sketchgloc_tf2.layers.relation_gcn import RelationGCN, regroup_nodes
 from sketchgloc_tf2.model import ARGUMENT_NAMES, SketchGlocModel
-from gloc_test_helpers import random_batch, tiny_hparams
+from helpers.gloc_models import random_batch, tiny_hparams
+from helpers.paths import FIXTURES
 
 
 def test_regroup_nodes_packs_rows_per_sketch():
@@ -196,7 +197,7 @@ def test_old_hparams_config_still_deserializes():
 
 def test_weights_written_before_the_decoder_layer_load_unchanged(tmp_path):
     # Written by the model code of commit 67736d6 (see the fixture's README).
-    fixture = pathlib.Path(__file__).parent / "fixtures" / "gloc_legacy_weights"
+    fixture = FIXTURES / "gloc_legacy_weights"
     expected = np.load(fixture / "expected.npz")
     feeds = {key[len("feeds/"):]: expected[key] for key in expected.files
              if key.startswith("feeds/")}
