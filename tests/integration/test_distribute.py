@@ -238,7 +238,7 @@ def test_multi_worker_strategy_from_tf_config(tmp_path):
 def test_train_py_strategy_flags(tmp_path):
     from sketchgloc_tf2.data import synthetic
 
-    synthetic.write_dataset(str(tmp_path / "data"), per_category=20, seed=1)
+    synthetic.write_dataset(str(tmp_path / "data"), per_category=80, seed=1)
     finished = subprocess.run(
         [sys.executable, os.path.join(ROOT, "train.py"), f"--data_dir={tmp_path / 'data'}",
          f"--log_root={tmp_path / 'run'}", "--categories=circle,house", "--batch_size=7",
