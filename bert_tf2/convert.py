@@ -14,7 +14,7 @@ The state-dict mapping is `bert_tf2.state_dicts`; the native format is `bert_tf2
 
 import os
 
-from bert_tf2.checkpoint import save_checkpoint
+from bert_tf2.checkpoint import CONFIG_FILE, save_checkpoint
 from bert_tf2.config import load_config
 from bert_tf2.errors import BertCheckpointError
 from bert_tf2.model import build_model
@@ -62,12 +62,22 @@ def load_torch_model(torch_checkpoint, config, use_torch=None, fix_token_row_typ
     return model, summary
 
 
-def convert(torch_checkpoint, config_path, output_dir, use_torch=None, fix_token_row_typo=True):
+def convert(torch_checkpoint, config_path, output_dir, use_torch=None, fix_token_row_typo=True,
+            overwrite=False):
     """Converts a `.pth.tar` into a preset directory; returns the `ImportSummary`.
 
     The directory is a native checkpoint directory plus `preset.json` naming the source, so
     `SketchBert.from_preset(output_dir)` and every tool taking a CHECKPOINT_DIR read it.
+
+    Raises:
+        BertCheckpointError: `output_dir` already holds a checkpoint and `overwrite` is False
+            (checked before anything is read), or the `.pth.tar` cannot be read or matched.
     """
+    existing = os.path.join(output_dir, CONFIG_FILE)
+    if os.path.exists(existing) and not overwrite:
+        raise BertCheckpointError(f"--output {output_dir}: already holds a checkpoint "
+                                  f"({CONFIG_FILE}); pass --overwrite to replace it, or choose "
+                                  "another folder")
     config = load_config(config_path)
     model, summary = load_torch_model(torch_checkpoint, config, use_torch, fix_token_row_typo)
     preset = {

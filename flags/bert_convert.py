@@ -10,7 +10,8 @@ tokens); the checkpoint's own saved config says which token rows its position ta
 encoder is always converted; a head of the target's `task_types` is converted when the checkpoint
 has it, else it keeps its fresh initialisation (printed). Reading `.pth.tar` needs no PyTorch
 (a torch-free reader is used when `torch` is not installed; `pip install .[torch]` for torch's).
-The output directory is accepted by every tool as CHECKPOINT_DIR (train/test, export).
+The output directory is a preset directory (checkpoint + `preset.json`), accepted by every tool
+as CHECKPOINT_DIR (train/test, export) and by `SketchBert.from_preset`.
 """
 
 import argparse
@@ -28,11 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="YAML config of the target model (original keys; its task_types "
                              "decide the heads and the special-token rows)")
     parser.add_argument("--output", required=True,
-                        help="native checkpoint directory to write (replaced atomically as a "
-                             "whole when it exists)")
+                        help="preset (native checkpoint) directory to write; an existing "
+                             "checkpoint there is refused unless --overwrite")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a checkpoint already in --output (as a whole, atomically)")
     parser.add_argument("--keep_token_row_typo", action="store_true",
                         help="reproduce upstream's load_model token-row typo when re-aligning "
-                             "position rows (spec B15); off by default: rows are aligned as "
+                             "position rows (docs/differences.md#sb-b15); off by default: rows are aligned as "
                              "intended")
     return parser
 
@@ -55,7 +58,7 @@ def main(argv=None) -> int:
 
     logging.set_verbosity(logging.INFO)
     summary = convert(args.torch_checkpoint, args.config, args.output,
-                      fix_token_row_typo=not args.keep_token_row_typo)
+                      fix_token_row_typo=not args.keep_token_row_typo, overwrite=args.overwrite)
     print(f"wrote {args.output}; fresh position rows: {summary.fresh_position_rows or 'none'}; "
           f"fresh heads: {summary.fresh_heads or 'none'}")
     return 0

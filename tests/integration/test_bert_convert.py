@@ -165,6 +165,11 @@ def test_convert_cli_writes_a_native_checkpoint(tmp_path, bert_bundle, capsys):
     expected, actual = reference(batch, training=False), model(batch, training=False)
     for task in expected:
         np.testing.assert_array_equal(actual[task], expected[task])
+    again = ["--torch_checkpoint", str(bert_bundle / "ref_small.pth.tar"), "--config",
+             config_path, "--output", str(output)]
+    with pytest.raises(BertCheckpointError, match="already holds a checkpoint.*--overwrite"):
+        main(again)
+    assert main(again + ["--overwrite"]) == 0
 
 
 def test_pretrained_encoder_goes_into_the_finetuning_layout(tmp_path, bert_bundle):
