@@ -18,8 +18,7 @@ from bert_tf2.checkpoint import CONFIG_FILE, save_checkpoint
 from bert_tf2.config import load_config
 from bert_tf2.errors import BertCheckpointError
 from bert_tf2.model import build_model
-from bert_tf2.state_dicts import (  # noqa: F401  (export_state_dicts: importable from here)
-    export_state_dicts, import_state_dicts)
+from bert_tf2.state_dicts import import_state_dicts
 from bert_tf2.torch_checkpoint import load_torch_checkpoint
 from sketch_common.presets import PRESET_FILE, metadata_writer
 

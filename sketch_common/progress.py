@@ -24,10 +24,15 @@ class PlainProgress:
         self.target, self.unit_name, self.interval = target, unit_name, interval
         self.stream = stream or sys.stdout
         self._start = self._last = time.time()
-        self._sums, self._count = {}, 0
+        self._sums, self._count, self._current = {}, 0, 0
+
+    def add(self, steps: int, values=None) -> None:
+        """`update(current + steps, values)`."""
+        self.update(self._current + steps, values)
 
     def update(self, current: int, values=None) -> None:
         """Records step `current` (1-based) and its `(name, value)` pairs; maybe prints."""
+        self._current = current
         self._count += 1
         for key, value in values or ():
             self._sums[key] = self._sums.get(key, 0.0) + float(value)
@@ -41,14 +46,16 @@ class PlainProgress:
               file=self.stream, flush=True)
 
 
-def progress_bar(target: int, unit_name: str):
-    """A progress bar over `target` steps named `unit_name` ('iter', 'val batch', ...).
+def progress_bar(target: int, unit_name: str, verbose: bool = True, stream=None):
+    """A progress bar over `target` steps named `unit_name` ('iter', 'sketch', ...).
 
-    Keras' `Progbar` when stdout is a terminal, else a `PlainProgress`. Both take
-    `update(current, values=[(name, value), ...])` with a 1-based `current`.
+    Keras' live `Progbar` when `stream` (default stdout) is a terminal, else a `PlainProgress`;
+    a silent `Progbar` when not `verbose`. All take `update(current, values=[(name, value)])`
+    with a 1-based `current`, and `add(steps, values)`.
     """
-    if sys.stdout.isatty():
-        import keras
+    stream = sys.stdout if stream is None else stream
+    if verbose and not stream.isatty():
+        return PlainProgress(target, unit_name, stream=stream)
+    import keras
 
-        return keras.utils.Progbar(target, verbose=1, unit_name=unit_name)
-    return PlainProgress(target, unit_name)
+    return keras.utils.Progbar(target, verbose=1 if verbose else 0, unit_name=unit_name)

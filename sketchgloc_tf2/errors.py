@@ -4,7 +4,7 @@
 a one-line message for command-line tools.
 """
 
-from sketch_common.errors import UserError, run_tool  # noqa: F401  (run_tool: until callers move)
+from sketch_common.errors import UserError
 
 
 class SketchError(UserError):

@@ -10,10 +10,9 @@ import copy
 import dataclasses
 import json
 import math
-import os
-import tempfile
 from typing import Any, Callable, NamedTuple
 
+from sketch_common.atomic_io import write_text
 from sketch_common.errors import one_line
 from sketchgloc_tf2.errors import SketchConfigError
 
@@ -390,24 +389,6 @@ def load_config(path: str) -> HParams:
         raise SketchConfigError(f"{path}: {one_line(error)}") from None
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    """Writes `text` to `path` through a temporary file and a rename (never half-written)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temp_path = tempfile.mkstemp(dir=directory, prefix=".tmp_")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp_path, 0o666 & ~umask)
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
-
-
 def save_config(hparams: HParams, path: str) -> None:
     """Writes `model_config.json` like upstream (`indent=1`), plus the port's extra keys."""
-    atomic_write_text(path, json.dumps(hparams.values(), indent=1))
+    write_text(path, json.dumps(hparams.values(), indent=1))

@@ -39,9 +39,9 @@ import numpy as np
 from absl import logging
 
 from sketch_common import render
-from sketch_common.atomic_io import atomic_path
+from sketch_common.atomic_io import atomic_path, write_text
+from sketch_common.progress import progress_bar
 from sketchgloc_tf2.errors import SketchConfigError, SketchDataError
-from sketchgloc_tf2.hparams import atomic_write_text
 
 MODEL_FILE = "sketch_a_net.keras"
 CONFIG_FILE = "recognition_config.json"
@@ -114,7 +114,7 @@ def sketch_a_net(num_classes: int, image_size: int = PAPER_IMAGE_SIZE,
 def rasterize_sketches(sketches, width: int = render.DEFAULT_WIDTH, progress: bool = False):
     """Ink images of stroke-3 offset sketches: uint8 `[n, width, width]` (255 = full ink)."""
     images = np.zeros((len(sketches), width, width), np.uint8)
-    bar = keras.utils.Progbar(len(sketches), unit_name="sketch") if progress else None
+    bar = progress_bar(len(sketches), "sketch") if progress else None
     for index, sketch in enumerate(sketches):
         images[index] = np.round(255.0 * render.rasterize(sketch, width))
         if bar and (index + 1) % 100 == 0:
@@ -173,7 +173,7 @@ def train(data_dir: str, categories, output_dir: str, image_size: int = 96, epoc
     os.makedirs(output_dir, exist_ok=True)
     with atomic_path(os.path.join(output_dir, MODEL_FILE)) as temporary:
         model.save(temporary)
-    atomic_write_text(os.path.join(output_dir, CONFIG_FILE), json.dumps(config, indent=1))
+    write_text(os.path.join(output_dir, CONFIG_FILE), json.dumps(config, indent=1))
     return config
 
 

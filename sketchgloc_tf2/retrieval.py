@@ -25,10 +25,10 @@ Differences from upstream, all documented in README:
 
 import dataclasses
 
-import keras
 import numpy as np
 from absl import logging
 
+from sketch_common.progress import progress_bar
 from sketchgloc_tf2.data.batching import BatchBuilder, BatchSizes, noise_draws_needed
 from sketchgloc_tf2.errors import SketchDataError
 from sketchgloc_tf2.sample_folder import encode_mu, list_sample_files
@@ -125,7 +125,7 @@ def encode_generated(model, hparams, sketches, offbyone: bool = False,
     builder = BatchBuilder(BatchSizes(longest, hparams.max_stroke_len, hparams.max_strokes_num,
                                       hparams.clip_node_length))
     codes = []
-    bar = keras.utils.Progbar(len(offsets), unit_name="sketch") if progress else None
+    bar = progress_bar(len(offsets), "sketch") if progress else None
     for begin in range(0, len(offsets), batch_size):
         chunk = offsets[begin:begin + batch_size]
         normals = [np.zeros(noise_draws_needed(s)) for s in chunk]

@@ -68,7 +68,7 @@ def is_temporary(name: str) -> bool:
 
     `*.partial` (the state checkpoint folder being written) and `*.partial.*` (temporaries of
     earlier versions), `*_temp` (TensorFlow's checkpoint shards, also of states written by
-    earlier versions), `.tmp_*` (`sketch_common.atomic_io`, `hparams.atomic_write_text`).
+    earlier versions), `.tmp_*` (`sketch_common.atomic_io`).
     """
     return (name.endswith(PARTIAL_SUFFIX) or PARTIAL_SUFFIX + "." in name
             or name.endswith("_temp") or name.startswith(".tmp_"))

@@ -20,10 +20,10 @@ are converted in `strokes.py`; upstream's `sample_abs.py` procedure is `sample_f
 
 import dataclasses
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from sketch_common.progress import progress_bar
 from sketchgloc_tf2.decoding import decode_steps, end_lengths, start_points
 from sketchgloc_tf2.errors import SketchConfigError
 from sketchgloc_tf2.strokes import to_stroke3
@@ -170,7 +170,7 @@ class Sampler:
         pieces = [[] for _ in range(len(z))]
         sketches = [None] * len(z)
         next_code = 0
-        bar = keras.utils.Progbar(len(z), unit_name="sketch") if progress else None
+        bar = progress_bar(len(z), "sketch") if progress else None
         while True:
             reset = np.zeros(slots, bool)
             for slot in np.flatnonzero(owner < 0):

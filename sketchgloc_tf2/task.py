@@ -23,7 +23,6 @@ from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2.checkpoint import load_checkpoint_dir, save_checkpoint_dir
 from sketchgloc_tf2.errors import SketchConfigError, SketchDataError
 from sketchgloc_tf2.export import ServingGraph
-from sketchgloc_tf2.model import SketchGlocModel
 from sketchgloc_tf2.presets import PRESET_ROOT, PRESETS
 from sketchgloc_tf2.strokes import reorganise
 from sketchgloc_tf2.serialization import SERIALIZATION_PACKAGE

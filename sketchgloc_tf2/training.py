@@ -49,7 +49,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import time
 
 import keras
@@ -58,8 +57,9 @@ import tensorflow as tf
 from absl import logging
 
 from sketch_common import distribute
-from sketch_common.atomic_io import atomic_path
+from sketch_common.atomic_io import atomic_path, write_text
 from sketch_common.errors import one_line
+from sketch_common.progress import progress_bar
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2.checkpoint import CONFIG_NAME, WEIGHTS_NAME, save_weights
 from sketchgloc_tf2.data import pipeline
@@ -95,16 +95,6 @@ LOG_EVERY_STEPS = 20
 
 class TrainingDivergedError(SketchError, RuntimeError):
     """The training loss became NaN or infinite."""
-
-
-def progress_bar_verbosity(verbose: bool, stream=None) -> int:
-    """The `keras.utils.Progbar` verbosity: 0 (quiet), 1 (a live bar, on a terminal) or 2 (one
-    plain line per epoch, no ANSI codes or carriage returns, when `stream` (default stdout) is
-    a file or pipe)."""
-    if not verbose:
-        return 0
-    stream = sys.stdout if stream is None else stream
-    return 1 if stream.isatty() else 2
 
 
 def random_generator_states(model: keras.Model) -> list:
@@ -317,7 +307,7 @@ class Trainer:
                 raise
             record = dataclasses.asdict(self.progress)
             record["checkpoint"] = f"{name}/{CHECKPOINT_PREFIX}"
-            hparams_lib.atomic_write_text(os.path.join(state_dir, STATE_FILE),
+            write_text(os.path.join(state_dir, STATE_FILE),
                                           json.dumps(record, indent=1))
         except (OSError, tf.errors.OpError) as error:
             raise SketchCheckpointError(
@@ -482,8 +472,7 @@ class Trainer:
             dataset = epoch_batches()
         else:
             dataset = distribute.distribute_batches(self.strategy, epoch_batches, shard_batch)
-        progbar = keras.utils.Progbar(num_batches, verbose=progress_bar_verbosity(self.verbose),
-                                      stateful_metrics=["loss"])
+        progbar = progress_bar(num_batches, "step", verbose=self.verbose)
         progbar.update(progress.step_in_epoch)
         start = time.time()
         for batch in dataset:

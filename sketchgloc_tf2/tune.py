@@ -34,7 +34,7 @@ import shutil
 import keras_tuner
 from absl import logging
 
-from sketch_common.atomic_io import atomic_path
+from sketch_common.atomic_io import atomic_path, write_text
 from sketch_common.tuning import ORACLES, best_completed_trial, make_oracle
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2 import training
@@ -175,7 +175,7 @@ def write_best(tuner: SketchGlocTuner, tuning_dir: str) -> str:
         shutil.copyfile(os.path.join(trial_dir, WEIGHTS_NAME), temporary)
     record = {"trial_id": trial.trial_id, "hyperparameters": trial.hyperparameters.values,
               OBJECTIVE: trial.score, "trial_dir": trial_dir, "trial_steps": tuner.trial_steps}
-    hparams_lib.atomic_write_text(os.path.join(best_dir, TRIAL_FILE),
+    write_text(os.path.join(best_dir, TRIAL_FILE),
                                   json.dumps(record, indent=1))
     return best_dir
 

@@ -2,17 +2,14 @@
 
 import json
 import os
-import pathlib
 
 import numpy as np
 import pytest
-import yaml
 
 from flags import bert_main as cli
 from bert_tf2 import config as config_lib
 from bert_tf2 import training
 from bert_tf2.state_dicts import export_state_dicts
-from bert_tf2.data import memmap_builder
 from bert_tf2 import metrics
 from helpers.bert_data import tiny_config, write_memmaps
 

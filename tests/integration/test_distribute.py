@@ -174,7 +174,7 @@ def check_bert(work_dir):
     strategy = distribute.make_strategy("mirrored", logical_cpus=2)
     from bert_tf2 import config as config_lib
     from bert_tf2 import training
-    from bert_tf2.convert import export_state_dicts
+    from bert_tf2.state_dicts import export_state_dicts
 
     from helpers.bert_data import tiny_config, write_memmaps
 

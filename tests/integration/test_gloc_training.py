@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from sketch_common.progress import PlainProgress, progress_bar
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2 import optimizers, run_state, training
 from sketchgloc_tf2.data import pipeline, synthetic
@@ -50,9 +51,14 @@ def test_progress_bar_is_plain_unless_stdout_is_a_terminal(tmp_path):
             return True
 
     with open(tmp_path / "log.txt", "w") as log_file:
-        assert training.progress_bar_verbosity(True, log_file) == 2
-        assert training.progress_bar_verbosity(False, log_file) == 0
-    assert training.progress_bar_verbosity(True, Terminal()) == 1
+        bar = progress_bar(3, "step", stream=log_file)
+        assert isinstance(bar, PlainProgress)
+        bar.update(1, [("loss", 2.0)])
+        bar.add(2, [("loss", 4.0)])
+        assert not isinstance(progress_bar(3, "step", verbose=False, stream=log_file),
+                              PlainProgress)
+    assert (tmp_path / "log.txt").read_text() == "3/3 step - 0s - loss: 3.0000\n"
+    assert not isinstance(progress_bar(3, "step", stream=Terminal()), PlainProgress)
 
 
 def test_resume_continues_the_same_loss_curve(demo_dir, tmp_path):

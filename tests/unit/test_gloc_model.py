@@ -2,7 +2,6 @@
 
 import json
 import math
-import pathlib
 
 import keras
 import numpy as np
