@@ -12,6 +12,8 @@ an exported model give the same numbers.
     out = g.sample(mu, temperature=0.24, seed=0)
 """
 
+import itertools
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -21,10 +23,14 @@ from sketch_common.errors import SketchInputError
 from sketch_common.raw_sketches import check_sketches, pad_batch
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2.checkpoint import load_checkpoint_dir, save_checkpoint_dir
+from sketchgloc_tf2.data import pipeline, quickdraw
 from sketchgloc_tf2.errors import SketchConfigError, SketchDataError
 from sketchgloc_tf2.export import ServingGraph
+from sketchgloc_tf2.model import BATCH_KEYS
+from sketchgloc_tf2.optimizers import make_optimizer
 from sketchgloc_tf2.presets import PRESET_ROOT, PRESETS
 from sketchgloc_tf2.strokes import reorganise
+from sketchgloc_tf2.train_step import train_step
 from sketchgloc_tf2.serialization import SERIALIZATION_PACKAGE
 
 DEFAULT_TEMPERATURE = 0.24
@@ -86,6 +92,8 @@ class SketchGloc(keras.Model):
             input_signature=[tf.TensorSpec([None, hparams.z_size], tf.float32)] + sampling_specs)
         self._complete = tf.function(serving.complete,
                                      input_signature=sketch_specs + sampling_specs)
+        # === Metrics of fit / evaluate ===
+        self.loss_tracker = keras.metrics.Mean(name="loss")
 
     @property
     def max_points(self) -> int:
@@ -239,6 +247,78 @@ class SketchGloc(keras.Model):
         mu, _ = self.encode([sketch_a, sketch_b])
         weights = np.linspace(0.0, 1.0, int(steps), dtype=np.float32)[:, None]
         return self.sample((1.0 - weights) * mu[0] + weights * mu[1], temperature, seed)
+
+    # ------------------------------------------------------------------ training with fit
+
+    def training_dataset(self, sketches, batch_size: int = 8, re_scale: float = 0.0,
+                         augment: bool = False, seed: int = 0) -> tf.data.Dataset:
+        """Training batches of raw sketches for `fit`, built as `train.py` builds them.
+
+        Each pass over the dataset is one epoch: a new shuffle of the sketches (and, with
+        `augment`, new augmentation), from `seed` and the epoch number. Upstream's epoch rule
+        applies: `ceil(M / batch_size) - 1` batches of M sketches.
+
+        Args:
+            sketches: list of raw `[n_i, 3]` sketches.
+            batch_size: sketches per batch.
+            re_scale: reorganisation strength of the encoder inputs (the decoder targets stay
+                clean), as the `re_scale` hparam.
+            augment: upstream's training augmentation (stretch, point dropping, translation).
+            seed: seeds the shuffles, the augmentation and the reorganisation noise.
+
+        Returns:
+            `tf.data.Dataset` of batch dicts with the five `model.BATCH_KEYS`.
+        """
+        strokes = [np.clip(sketch, -quickdraw.CLIP_LIMIT, quickdraw.CLIP_LIMIT)
+                   for sketch in self._checked(sketches)]
+        split = quickdraw.normalize(
+            quickdraw.SketchSplit(strokes, np.zeros(len(strokes), np.int32),
+                                  [("sketches", index) for index in range(len(strokes))]),
+            self.hparams.normalizing_scale_factor)
+        batcher = pipeline.SketchBatcher(split, self.hparams, augment)
+        if batcher.num_train_batches(batch_size) == 0:
+            raise SketchDataError(f"{len(strokes)} sketches make no training batch of "
+                                  f"batch_size={batch_size} (an epoch has ceil(M / B) - 1 "
+                                  "batches); pass more sketches or a smaller batch_size")
+        epochs = itertools.count()
+        signature = batcher.signature(batch_size)
+
+        def one_epoch():
+            epoch = next(epochs)
+            for batch in pipeline.epoch_batches(batcher, batch_size, float(re_scale), seed,
+                                                epoch):
+                yield {key: batch[key] for key in BATCH_KEYS}
+
+        return tf.data.Dataset.from_generator(
+            one_epoch, output_signature={key: signature[key] for key in BATCH_KEYS}
+        ).prefetch(tf.data.AUTOTUNE)
+
+    def compile(self, optimizer="auto", **kwargs):
+        """`keras.Model.compile`; `optimizer="auto"` is upstream's: Adam with per-variable
+        gradient clipping (`grad_clip`) and the learning-rate schedule of the hparams."""
+        if isinstance(optimizer, str) and optimizer == "auto":
+            optimizer = make_optimizer(self.hparams)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The upstream loss of the batch `x` (reconstruction of the clean sketch)."""
+        loss, _ = self.backbone.compute_loss_from_batch(x, training=training)
+        return loss
+
+    @property
+    def metrics(self):
+        """The mean loss `fit` and `evaluate` report."""
+        return [self.loss_tracker]
+
+    def train_step(self, data):
+        """`train.py`'s optimizer step (`train_step.train_step`) on a batch."""
+        self.loss_tracker.update_state(train_step(self.backbone, self.optimizer, data))
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, data):
+        """The evaluation loss of a batch (upstream's validation loss)."""
+        self.loss_tracker.update_state(self.compute_loss(data, training=False))
+        return {"loss": self.loss_tracker.result()}
 
     def call(self, inputs, training=None):
         """`inputs`: a batch dict (the five `model.BATCH_KEYS`) -> the backbone's outputs."""

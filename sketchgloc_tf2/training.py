@@ -87,6 +87,7 @@ from sketchgloc_tf2.run_state import (
     stale_state_entries,
     state_error,
 )
+from sketchgloc_tf2.train_step import train_step
 
 PATIENCE = 5
 MAX_EPOCHS = 100000
@@ -228,17 +229,11 @@ class Trainer:
         Returns:
             The batch loss; with a strategy, this replica's share `loss_r · B_r / B`.
         """
-        variables = self.model.trainable_variables
-        eps = None
-        if self.strategy is not None:
-            eps = distribute.replica_rows(self.global_noise(self.model.seed_generator.next()))
-        with tf.GradientTape() as tape:
-            loss, _ = self.model.compute_loss_from_batch(batch, training=True, eps=eps)
-            if self.strategy is not None:
-                loss = loss * (self.replica_batch_size / self.hparams.batch_size)
-        gradients = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
-        return loss
+        if self.strategy is None:
+            return train_step(self.model, self.optimizer, batch)
+        eps = distribute.replica_rows(self.global_noise(self.model.seed_generator.next()))
+        return train_step(self.model, self.optimizer, batch, eps,
+                          loss_scale=self.replica_batch_size / self.hparams.batch_size)
 
     def _global_noise(self, seed):
         """The `[B, Z]` reparameterisation noise of the global batch from a seed-generator state.

@@ -181,19 +181,21 @@ def batch_rng(seed: int, epoch: int, step: int) -> np.random.RandomState:
     return np.random.RandomState([seed, epoch, step, 1])
 
 
+def epoch_batches(batcher: SketchBatcher, batch_size: int, prob: float, seed: int, epoch: int,
+                  start_step: int = 0):
+    """Yields the shuffled, augmented training batches of one epoch from `start_step` on."""
+    order = epoch_order(len(batcher), seed, epoch)
+    for step in range(start_step, batcher.num_train_batches(batch_size)):
+        indices = order[step * batch_size:(step + 1) * batch_size]
+        yield batcher.batch(indices, prob, batch_rng(seed, epoch, step))
+
+
 def training_dataset(batcher: SketchBatcher, batch_size: int, prob: float, seed: int,
                      epoch: int, start_step: int = 0) -> tf.data.Dataset:
     """One epoch of shuffled, augmented training batches, starting at `start_step`."""
-    order = epoch_order(len(batcher), seed, epoch)
-    num_batches = batcher.num_train_batches(batch_size)
-
-    def generate():
-        for step in range(start_step, num_batches):
-            indices = order[step * batch_size:(step + 1) * batch_size]
-            yield batcher.batch(indices, prob, batch_rng(seed, epoch, step))
-
     return tf.data.Dataset.from_generator(
-        generate, output_signature=batcher.signature(batch_size)
+        lambda: epoch_batches(batcher, batch_size, prob, seed, epoch, start_step),
+        output_signature=batcher.signature(batch_size)
     ).prefetch(tf.data.AUTOTUNE)
 
 

@@ -2,21 +2,28 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from sketch_common.presets import PresetError, read_metadata
 from sketchgloc_tf2 import SketchDataError, SketchGloc
+from sketchgloc_tf2.data import pipeline
 from sketchgloc_tf2.hparams import HParams
-from sketchgloc_tf2.model import SketchGlocModel
+from sketchgloc_tf2.model import BATCH_KEYS, SketchGlocModel
 from sketchgloc_tf2.strokes import reorganise
 
 SIZES = dict(max_seq_len=40, max_stroke_len=8, max_strokes_num=6, normalizing_scale_factor=20.0)
 
 
 @pytest.fixture(scope="module")
-def task():
-    hparams = HParams(categories=["circle", "star"], enc_rnn_size=8, dec_rnn_size=16,
-                      dec_model="hyper", z_size=4, num_mixture_components=3,
-                      use_recurrent_dropout=False, **SIZES)
+def task_config():
+    return dict(categories=["circle", "star"], enc_rnn_size=8, dec_rnn_size=16,
+                dec_model="hyper", z_size=4, num_mixture_components=3,
+                use_recurrent_dropout=False, **SIZES)
+
+
+@pytest.fixture(scope="module")
+def task(task_config):
+    hparams = HParams(**task_config)
     return SketchGloc(SketchGlocModel.from_hparams(hparams), hparams)
 
 
@@ -102,3 +109,52 @@ def test_bad_sketches_name_the_sketch(task, bad, message):
 def test_complete_refuses_a_partial_sketch_at_the_maximum(task):
     with pytest.raises(SketchDataError, match="partial sketch 0: 40 points"):
         task.complete([np.zeros((40, 3), np.float32)])
+
+
+def _drawings(count, seed):
+    rng = np.random.RandomState(seed)
+    drawn = []
+    for _ in range(count):
+        points = rng.randint(6, 16)
+        sketch = np.zeros((points, 3), np.float32)
+        sketch[:, 0] = np.round(10 * np.cos(np.linspace(0, 6, points)))
+        sketch[:, 1] = np.round(10 * np.sin(np.linspace(0, 6, points)))
+        sketch[points // 2, 2] = sketch[-1, 2] = 1
+        drawn.append(sketch)
+    return drawn
+
+
+def test_fit_lowers_the_loss_and_evaluates(task_config):
+    hparams = HParams(**task_config)
+    task = SketchGloc(SketchGlocModel.from_hparams(hparams), hparams)
+    dataset = task.training_dataset(_drawings(40, 0), batch_size=8, re_scale=0.1, seed=1)
+    task.compile(optimizer="auto")
+    first = task.evaluate(dataset, verbose=0, return_dict=True)["loss"]
+    task.fit(dataset, epochs=3, verbose=0)
+    assert task.evaluate(dataset, verbose=0, return_dict=True)["loss"] < first
+
+
+def test_fit_runs_train_py_s_step(task_config, tmp_path):
+    """The same weights, batch and noise give the same loss through fit's step and train.py's."""
+    from sketchgloc_tf2 import training
+    from sketchgloc_tf2.data import synthetic
+
+    data_dir = str(tmp_path / "data")
+    synthetic.write_dataset(data_dir, per_category=50, seed=0)
+    hparams = HParams(**{**task_config, "max_seq_len": -1, "max_stroke_len": -1,
+                         "max_strokes_num": -1, "normalizing_scale_factor": -1.0,
+                         "batch_size": 8})
+    trainer = training.start_run(data_dir, str(tmp_path / "run"), hparams, save_state_steps=0,
+                                 verbose=False, on_best=())
+    batch = next(iter(pipeline.eval_dataset(trainer.valid_batcher, 8)))
+    batch = {key: batch[key] for key in BATCH_KEYS}
+    task = SketchGloc(trainer.model, trainer.prepared.hparams)
+    task.compile(optimizer=trainer.optimizer)
+    weights = [variable.numpy() for variable in trainer.model.weights]
+    noise_state = trainer.model.seed_generator.state.numpy()
+    cli_loss = float(trainer.train_step(batch))
+    for variable, value in zip(trainer.model.weights, weights):
+        variable.assign(value)
+    trainer.model.seed_generator.state.assign(noise_state)
+    fit_step = tf.function(task.train_step, jit_compile=True, autograph=False)
+    assert float(fit_step(batch)["loss"]) == pytest.approx(cli_loss, rel=1e-5)
