@@ -16,9 +16,14 @@ import tensorflow as tf
 
 from bert_tf2.checkpoint import check_checkpoint, load_checkpoint, save_checkpoint
 from bert_tf2.config import Config
+from bert_tf2.data.pipeline import ExampleBuilder, ExampleOptions, make_dataset
+from bert_tf2.data.sketch_collections import ArraySketches
 from bert_tf2.errors import BertConfigError, BertDataError
 from bert_tf2.export import ServingGraph
+from bert_tf2.losses import LossSettings, compute_losses
+from bert_tf2.optimizers import TorchAdam
 from bert_tf2.presets import PRESET_ROOT, PRESETS
+from bert_tf2.train_step import model_inputs, train_step
 from sketch_common import presets as presets_lib
 from sketch_common.errors import SketchInputError
 from sketch_common.raw_sketches import check_sketches, pad_batch
@@ -53,6 +58,9 @@ class SketchBert(keras.Model):
         specs = [tf.TensorSpec([None, None, 3], tf.float32), tf.TensorSpec([None], tf.int32)]
         self._signatures = {name: tf.function(function, input_signature=specs)
                             for name, function in serving.signatures().items()}
+        # === Training with fit ===
+        self.settings = LossSettings.from_config(config)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
 
     @property
     def max_points(self) -> int:
@@ -99,16 +107,20 @@ class SketchBert(keras.Model):
 
     # ------------------------------------------------------------------ the API
 
+    def _checked(self, sketches) -> list:
+        """`sketch_common.raw_sketches.check_sketches`, raising this package's data error."""
+        try:
+            return check_sketches(sketches, self.max_points)
+        except SketchInputError as error:
+            raise BertDataError(str(error)) from None
+
     def _run(self, signature: str, sketches) -> dict:
         if signature not in self._signatures:
             head = {"classify": "sketchclsinput", "retrieval_embed": "sketchretrieval"}[signature]
             raise BertConfigError(f"this model has no {head} head (task_types "
                                   f"{list(self.config['task_types'])}); load a checkpoint "
                                   f"trained or converted with {head}")
-        try:
-            strokes, lengths = pad_batch(check_sketches(sketches, self.max_points))
-        except SketchInputError as error:
-            raise BertDataError(str(error)) from None
+        strokes, lengths = pad_batch(self._checked(sketches))
         return {name: value.numpy() for name, value in
                 self._signatures[signature](strokes, lengths).items()}
 
@@ -141,6 +153,73 @@ class SketchBert(keras.Model):
     def retrieval_features(self, sketches) -> np.ndarray:
         """float32 `[B, F]` retrieval features (compare with squared Euclidean distance)."""
         return self._run("retrieval_embed", sketches)["features"]
+
+    # ------------------------------------------------------------------ training with fit
+
+    def training_dataset(self, sketches, labels=None, batch_size: int = 32,
+                         seed: int = 0) -> tf.data.Dataset:
+        """Training batches of raw sketches for `fit`, built as `python -m bert_tf2 train`
+        builds them (the config's transform, Sketch Gestalt masks, special tokens, triplets when
+        `get_type` is 'triplet').
+
+        The stream is endless and reshuffled every epoch from `seed`: pass `steps_per_epoch` to
+        `fit` (e.g. `len(sketches) // batch_size`).
+
+        Args:
+            sketches: list of raw `[n_i, 3]` sketches.
+            labels: class index of each sketch (needed for classification and retrieval).
+            batch_size: sketches per batch.
+            seed: seeds the shuffles, masks and triplets.
+        """
+        checked = self._checked(sketches)
+        lengths = np.array([len(sketch) for sketch in checked])
+        ends = np.cumsum(lengths)
+        if labels is None:
+            if set(self.config["task_types"]) & {"sketchclsinput", "sketchretrieval"}:
+                raise BertDataError("labels are needed to train the classification or "
+                                    "retrieval head: pass one class index per sketch")
+            labels = np.zeros(len(checked), np.int64)
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.shape != (len(checked),) or np.any(labels < 0) or \
+                np.any(labels >= int(self.config["cls_dim"])):
+            raise BertDataError(f"labels must be {len(checked)} class indices in "
+                                f"[0, {self.config['cls_dim']}) (cls_dim)")
+        collection = ArraySketches(np.concatenate(checked), np.stack([ends - lengths, ends], 1),
+                                   labels, self.class_names, source="sketches")
+        builder = ExampleBuilder(collection, ExampleOptions.from_config(self.config))
+        return make_dataset(builder, batch_size, seed,
+                            triplet=self.config["get_type"] == "triplet")
+
+    def compile(self, optimizer="auto", **kwargs):
+        """`keras.Model.compile`; `optimizer="auto"` is upstream's torch-exact Adam with the
+        config's `learning_rate`."""
+        if isinstance(optimizer, str) and optimizer == "auto":
+            optimizer = TorchAdam(learning_rate=float(self.config["learning_rate"]))
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The sum of the configured tasks' losses on the batch `x` (`losses.compute_losses`)."""
+        if y_pred is None:
+            y_pred = self.backbone(model_inputs(x), training=training)
+        total, _ = compute_losses(y_pred, x, self.settings)
+        return total
+
+    @property
+    def metrics(self):
+        """The mean loss `fit` and `evaluate` report."""
+        return [self.loss_tracker]
+
+    def train_step(self, data):
+        """`python -m bert_tf2 train`'s optimizer step (`train_step.train_step`) on a batch."""
+        total, _ = train_step(self.backbone, self.optimizer, self.backbone.trainable_variables,
+                              data, self.settings)
+        self.loss_tracker.update_state(total)
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, data):
+        """The evaluation loss of a batch (dropout off)."""
+        self.loss_tracker.update_state(self.compute_loss(data, training=False))
+        return {"loss": self.loss_tracker.result()}
 
     def call(self, inputs, training=None):
         """`inputs`: a batch dict (`mask_input`, `length_mask`, `segment`) -> the head outputs."""

@@ -57,6 +57,7 @@ from bert_tf2.model import build_model
 from bert_tf2.optimizer_state import (OPTIMIZER_FILE, optimizer_arrays, restore_optimizer_state,
                                       write_arrays)
 from bert_tf2.optimizers import TorchAdam
+from bert_tf2.train_step import model_inputs, train_step
 from bert_tf2.pictures import reconstruction_grid
 from bert_tf2.state_dicts import ENCODER_STATE, export_state_dicts, import_state_dicts
 from bert_tf2.torch_checkpoint import load_torch_checkpoint
@@ -66,10 +67,6 @@ from sketch_common.tensorboard import hparams_summary_values, scalar_metadata
 
 LOAD_MODES = ("scratch", "continue", "pretrained")
 PRETRAINED_SELECTORS = ("enc_net", "enc_opt", "task_net", "task_opt")
-
-
-def _model_inputs(batch):
-    return {key: batch[key] for key in ("mask_input", "length_mask", "segment")}
 
 
 def _anchor(value, triplet):
@@ -158,15 +155,11 @@ class Trainer:
         Returns:
             `(total, terms)`; with a strategy, this replica's shares (see `_loss_shares`).
         """
-        with tf.GradientTape() as tape:
-            outputs = self.model(_model_inputs(batch), training=True)
-            total, terms = compute_losses(outputs, batch, self.settings)
-            if self.strategy is not None:
-                terms = self._loss_shares(terms, batch)
-                total = tf.add_n(list(terms.values()))
-        gradients = tape.gradient(total, self.variables)
-        self.optimizer.apply_gradients(zip(gradients, self.variables))
-        return total, terms
+        share_terms = None
+        if self.strategy is not None:
+            share_terms = functools.partial(self._loss_shares, batch=batch)
+        return train_step(self.model, self.optimizer, self.variables, batch, self.settings,
+                          share_terms)
 
     def _selection_sizes(self, batch):
         """How many elements each loss term of this replica averages over (as `losses.py`).
@@ -214,7 +207,7 @@ class Trainer:
                                    "target", "index")}
 
     def _eval_step_fn(self, batch):
-        outputs = self.model(_model_inputs(batch),
+        outputs = self.model(model_inputs(batch),
                              training=bool(self.config.dropout_in_eval))
         total, terms = compute_losses(outputs, batch, self.settings)
         return outputs, total, terms

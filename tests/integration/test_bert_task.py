@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from bert_tf2 import SketchBert
 from bert_tf2.config import load_config
@@ -77,3 +78,38 @@ def test_missing_head_and_bad_sketches_are_clear_errors(task, tmp_path):
     with pytest.raises(BertDataError, match="sketch 0: 30 points, more than the model's maximum "
                                             "of 23"):
         task.embed([np.zeros((30, 3))])
+
+
+def test_fit_lowers_the_loss(tmp_path, sketches):
+    config = load_config(tiny_config(tmp_path, "fit", task_types=["maskrec", "sketchclsinput"],
+                                     learning_rate=0.003))
+    task = SketchBert(build_model(config), config, NAMES)
+    drawn = sketches * 8
+    dataset = task.training_dataset(drawn, labels=[0, 1, 2] * 8, batch_size=8, seed=0)
+    task.compile()
+    first = task.evaluate(dataset, steps=3, verbose=0, return_dict=True)["loss"]
+    task.fit(dataset, epochs=4, steps_per_epoch=3, verbose=0)
+    assert task.evaluate(dataset, steps=3, verbose=0, return_dict=True)["loss"] < first
+    with pytest.raises(BertDataError, match="labels are needed"):
+        task.training_dataset(drawn)
+
+
+def test_fit_runs_the_trainer_s_step(tmp_path):
+    """The same weights and batch give the same loss through fit's step and the CLI trainer's."""
+    from bert_tf2 import training
+    from bert_tf2.data import pipeline
+    from helpers.bert_data import write_memmaps
+
+    write_memmaps(tmp_path)
+    config = load_config(tiny_config(tmp_path, "same_step",
+                                     task_types=["maskrec", "sketchclsinput"]))
+    trainer = training.Trainer(config)
+    batch = next(iter(pipeline.train_dataset(config)[0]))
+    task = SketchBert(trainer.model, config)
+    task.compile()
+    weights = [variable.numpy() for variable in trainer.model.weights]
+    cli_loss = float(trainer._train_step(batch)[0])
+    for variable, value in zip(trainer.model.weights, weights):
+        variable.assign(value)
+    fit_step = tf.function(task.train_step, jit_compile=True)
+    assert float(fit_step(batch)["loss"]) == pytest.approx(cli_loss, rel=1e-5)
