@@ -26,31 +26,17 @@ line is in `flags/gloc_pictures.py`.
 import glob
 import os
 
-import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
-from PIL import Image
 
-from sketch_common.atomic_io import atomic_path
+from sketch_common.plots import (NODE_COLORS, absolute_to_polylines, draw_polylines,
+                                 panel_grid, save_figure)
 from sketchgloc_tf2.errors import SketchDataError
 from sketchgloc_tf2.run_state import RECONSTRUCTIONS_DIR
 from sketchgloc_tf2.sample_folder import encode_mu, list_sample_files
 from sketchgloc_tf2.sampling import DEFAULT_TEMPERATURE, Sampler
 
 CURVE_TAGS = ("Train_Cost", "Valid_Cost", "Learning_Rate")
-NODE_COLORS = matplotlib.colormaps["tab10"].colors
-PANEL_INCHES = 1.1
-LINE_WIDTH = 1.2
-PALETTE_COLORS = 64
-
-
-def strokes_from_absolute(absolute: np.ndarray) -> list:
-    """Splits absolute stroke-3 `[n, 3]` (x, y, pen_up) into a list of `[m, 2]` polylines."""
-    absolute = np.asarray(absolute, dtype=np.float64)
-    if len(absolute) == 0:
-        return []
-    ends = np.flatnonzero(absolute[:, 2] == 1) + 1
-    return [part[:, :2] for part in np.split(absolute, ends) if len(part)]
 
 
 def target_sketch(input_seqs: np.ndarray) -> np.ndarray:
@@ -86,56 +72,6 @@ def take_sketches(batch: dict, count: int) -> dict:
     return taken
 
 
-def draw_polylines(axis, polylines, colors=("black",), line_width=LINE_WIDTH) -> None:
-    """Draws polylines `[m, 2]` (y down, as in Quick, Draw!) on a bare, square axis."""
-    for number, line in enumerate(polylines):
-        color = colors[number % len(colors)]
-        if len(line) == 1:
-            axis.plot(line[:, 0], line[:, 1], ".", color=color, markersize=line_width * 2)
-        else:
-            axis.plot(line[:, 0], line[:, 1], "-", color=color, linewidth=line_width,
-                      solid_capstyle="round")
-    axis.set_aspect("equal", adjustable="datalim")
-    axis.invert_yaxis()
-    axis.set_xticks([])
-    axis.set_yticks([])
-    for spine in axis.spines.values():
-        spine.set_visible(False)
-
-
-def save_figure(figure, path: str, dpi: int = 100, colors: int = PALETTE_COLORS) -> str:
-    """Saves a figure as a palette PNG (through a temporary file); returns `path`.
-
-    Line drawings need few colours: quantising to a `colors`-entry palette keeps them sharp and
-    makes the files several times smaller than RGBA.
-    """
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, dpi=dpi, format="png")
-        with Image.open(temporary) as image:
-            quantized = image.convert("RGB").quantize(colors=colors,
-                                                      method=Image.Quantize.MAXCOVERAGE)
-        quantized.save(temporary, format="PNG", optimize=True)
-    return path
-
-
-def _panel_grid(rows: int, columns: int, row_labels=(), column_labels=(), title=None):
-    """A figure of `rows x columns` square panels with optional labels, margins in inches."""
-    top = (0.25 if column_labels else 0.05) + (0.25 if title else 0.0)
-    left = 0.3 if row_labels else 0.05
-    width, height = PANEL_INCHES * columns + left + 0.05, PANEL_INCHES * rows + top + 0.05
-    figure = Figure(figsize=(width, height))
-    axes = figure.subplots(rows, columns, squeeze=False)
-    for axis, label in zip(axes[:, 0], row_labels):
-        axis.set_ylabel(label, fontsize=8)
-    for axis, label in zip(axes[0], column_labels):
-        axis.set_title(label, fontsize=8)
-    if title:
-        figure.suptitle(title, fontsize=9, y=1.0 - 0.05 / height, va="top")
-    figure.subplots_adjust(left=left / width, right=1.0 - 0.05 / width, top=1.0 - top / height,
-                           bottom=0.05 / height, wspace=0.08, hspace=0.08)
-    return figure, axes
-
-
 def reconstruction_grid(model, hparams, batch, path, max_sketches=8, greedy=True,
                         temperature=DEFAULT_TEMPERATURE, seed=0, sampler=None, title=None) -> str:
     """Writes a PNG grid: original / encoder input (reorganised nodes) / reconstruction.
@@ -163,12 +99,12 @@ def reconstruction_grid(model, hparams, batch, path, max_sketches=8, greedy=True
     z = encode_mu(model, small)
     sampler = sampler or Sampler(model, hparams.max_seq_len, temperature, greedy)
     generated = sampler(z, seed=seed)
-    figure, axes = _panel_grid(3, count, row_labels=("original", "input", "reconstruction"),
+    figure, axes = panel_grid(3, count, row_labels=("original", "input", "reconstruction"),
                                title=title)
     for column in range(count):
-        draw_polylines(axes[0, column], strokes_from_absolute(target_sketch(small["input_seqs"][column])))
+        draw_polylines(axes[0, column], absolute_to_polylines(target_sketch(small["input_seqs"][column])))
         draw_polylines(axes[1, column], node_polylines(small, column), colors=NODE_COLORS)
-        draw_polylines(axes[2, column], strokes_from_absolute(generated.stroke3(column)))
+        draw_polylines(axes[2, column], absolute_to_polylines(generated.stroke3(column)))
     return save_figure(figure, path)
 
 
@@ -195,12 +131,12 @@ def interpolation_strip(model, hparams, batch, path, steps=8, greedy=True,
     codes = (1.0 - weights) * z_a + weights * z_b
     generated = Sampler(model, hparams.max_seq_len, temperature, greedy)(codes, seed=seed)
     labels = ["A"] + [f"t={t:.2f}" for t in weights[:, 0]] + ["B"]
-    figure, axes = _panel_grid(1, steps + 2, column_labels=labels)
-    draw_polylines(axes[0, 0], strokes_from_absolute(target_sketch(pair["input_seqs"][0])))
+    figure, axes = panel_grid(1, steps + 2, column_labels=labels)
+    draw_polylines(axes[0, 0], absolute_to_polylines(target_sketch(pair["input_seqs"][0])))
     for column in range(steps):
-        draw_polylines(axes[0, column + 1], strokes_from_absolute(generated.stroke3(column)),
+        draw_polylines(axes[0, column + 1], absolute_to_polylines(generated.stroke3(column)),
                        colors=("tab:blue",))
-    draw_polylines(axes[0, -1], strokes_from_absolute(target_sketch(pair["input_seqs"][1])))
+    draw_polylines(axes[0, -1], absolute_to_polylines(target_sketch(pair["input_seqs"][1])))
     return save_figure(figure, path)
 
 
@@ -281,14 +217,14 @@ def sample_sheet(sample_dir: str, path: str, per_category: int = 8) -> str:
     names = _category_names(sample_dir)
     labels = sorted(rows)
     columns = max(len(paths) for paths in rows.values())
-    figure, axes = _panel_grid(len(labels), columns,
+    figure, axes = panel_grid(len(labels), columns,
                                row_labels=[names.get(label, f"class {label}") for label in labels])
     for row, label in enumerate(labels):
         for column in range(columns):
             axis = axes[row, column]
             if column < len(rows[label]):
                 sketch = np.load(rows[label][column])[0]
-                draw_polylines(axis, strokes_from_absolute(sketch))
+                draw_polylines(axis, absolute_to_polylines(sketch))
             else:
                 axis.set_axis_off()
     return save_figure(figure, path)
