@@ -19,6 +19,7 @@ from sketchgloc_tf2.convert import (
 )
 from sketchgloc_tf2.errors import SketchCheckpointError, SketchConfigError
 from sketchgloc_tf2.model import SketchGlocModel
+from sketch_common.presets import read_metadata
 from helpers.gloc_models import random_batch, tiny_hparams
 
 OPTIONAL_EXTRAS = {
@@ -137,7 +138,8 @@ def test_cli_writes_native_checkpoint_dir(tmp_path, lstm_checkpoint):
     output = tmp_path / "native"
     assert main(["--tf1_checkpoint", str(folder / "ckpt"), "--config",
                  str(folder / "model_config.json"), "--output", str(output)]) == 0
-    assert set(os.listdir(output)) == {"model_config.json", WEIGHTS_NAME}
+    assert set(os.listdir(output)) == {"model_config.json", WEIGHTS_NAME, "preset.json"}
+    assert read_metadata(str(output))["source"].startswith(os.path.abspath(str(folder / "ckpt")))
     model, loaded_hparams = load_checkpoint_dir(str(output))
     assert loaded_hparams == hparams
     batch = random_batch(np.random.default_rng(4))
@@ -155,7 +157,7 @@ def test_cli_refuses_to_overwrite_a_checkpoint_without_overwrite(tmp_path, lstm_
         main(command)
     assert set(os.listdir(output)) == {"model_config.json"}
     assert main(command + ["--overwrite"]) == 0
-    assert set(os.listdir(output)) == {"model_config.json", WEIGHTS_NAME}
+    assert set(os.listdir(output)) == {"model_config.json", WEIGHTS_NAME, "preset.json"}
 
 
 def test_checkpoint_dir_accepts_tf1_prefix_and_folder(tmp_path, lstm_checkpoint):
