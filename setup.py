@@ -49,7 +49,7 @@ setuptools.setup(
     install_requires=_requirements(),
     extras_require={
         "torch": ["torch>=2.1"],
-        "test": ["pytest>=8.0"],
+        "test": ["pytest>=8.0", "pytest-xdist>=3.5"],
     },
     license="Apache-2.0",
     entry_points={"console_scripts": CONSOLE_SCRIPTS},

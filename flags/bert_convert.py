@@ -17,8 +17,10 @@ as CHECKPOINT_DIR (train/test, export) and by `SketchBert.from_preset`.
 import argparse
 import sys
 
+from flags.parsing import parse_or_status
 
-def build_parser() -> argparse.ArgumentParser:
+
+def make_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m bert_tf2.convert`."""
     parser = argparse.ArgumentParser(
         prog="python -m bert_tf2.convert", description=__doc__,
@@ -46,12 +48,10 @@ def main(argv=None) -> int:
     `--help` prints the description and every flag and returns 0 before TensorFlow is imported;
     a bad command line exits 2 (argparse). Errors are raised (`run()` prints them as one line).
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    if any(arg in ("-h", "--help") for arg in argv):
-        parser.print_help()
-        return 0
-    args = parser.parse_args(argv)
+    parser = make_parser()
+    args, status = parse_or_status(parser, sys.argv[1:] if argv is None else argv)
+    if args is None:
+        return status
     from absl import logging
 
     from bert_tf2.convert import convert

@@ -15,8 +15,10 @@ EXPORT_BASE is checked before the model is loaded.
 import argparse
 import sys
 
+from flags.parsing import parse_or_status
 
-def build_parser() -> argparse.ArgumentParser:
+
+def make_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m bert_tf2.export`."""
     parser = argparse.ArgumentParser(
         prog="python -m bert_tf2.export", description=__doc__,
@@ -41,12 +43,10 @@ def main(argv=None) -> int:
     imported; a bad command line exits 2 (argparse). Errors of the export are raised (`run()`
     prints them as one line).
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    if any(arg in ("-h", "--help") for arg in argv):
-        parser.print_help()
-        return 0
-    args = parser.parse_args(argv)
+    parser = make_parser()
+    args, status = parse_or_status(parser, sys.argv[1:] if argv is None else argv)
+    if args is None:
+        return status
     from bert_tf2 import export
 
     path, signatures = export.export_checkpoint(args.checkpoint_dir, args.export_base,

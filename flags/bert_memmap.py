@@ -25,11 +25,13 @@ import argparse
 import os
 import sys
 
+from flags.parsing import parse_or_status
+
 SUM_FILE_NAME = "memmap_sum.txt"  # bert_tf2.data.memmap_format.SUM_FILE_NAME (no TF import here)
 OFFSETS_FILE_NAME = "offsets.npz"  # bert_tf2.data.memmap_format.OFFSETS_FILE_NAME
 
 
-def build_parser() -> argparse.ArgumentParser:
+def make_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m bert_tf2.data.memmap`."""
     parser = argparse.ArgumentParser(
         prog="python -m bert_tf2.data.memmap", description=__doc__,
@@ -58,12 +60,10 @@ def main(argv=None) -> int:
     `--help` prints the description and every argument and returns 0 before any library import;
     a bad command line exits 2 (argparse). Errors are raised (`run()` prints them as one line).
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    if any(arg in ("-h", "--help") for arg in argv):
-        parser.print_help()
-        return 0
-    args = parser.parse_args(argv)
+    parser = make_parser()
+    args, status = parse_or_status(parser, sys.argv[1:] if argv is None else argv)
+    if args is None:
+        return status
     positional = list(args.positional)
     by_category = args.categories is not None or args.data_dir is not None
     npz_list = args.npz_list or (positional.pop(0) if positional and not args.check_leaks

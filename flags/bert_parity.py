@@ -15,10 +15,12 @@ import argparse
 import os
 import sys
 
+from flags.parsing import parse_or_status
+
 PARTS = ("data", "model", "train")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def make_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m bert_tf2.parity`."""
     parser = argparse.ArgumentParser(
         prog="python -m bert_tf2.parity", description=__doc__,
@@ -41,12 +43,10 @@ def main(argv=None) -> int:
 
     `--help` prints the description and every flag and returns 0 before TensorFlow is imported.
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    if any(arg in ("-h", "--help") for arg in argv):
-        parser.print_help()
-        return 0
-    args = parser.parse_args(argv)
+    parser = make_parser()
+    args, status = parse_or_status(parser, sys.argv[1:] if argv is None else argv)
+    if args is None:
+        return status
     if not os.path.isdir(args.bundle_dir):
         parser.error(f"{args.bundle_dir} is not a directory")
     from bert_tf2.parity.run import run_parity

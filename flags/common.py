@@ -142,3 +142,30 @@ def run_app(main, description: str, flag_values=flags.FLAGS, argv=None) -> None:
         print_help(description, flag_values)
         sys.exit(0)
     app.run(main, argv=argv)
+
+
+def parse_flags_or_status(argv, flag_values, description: str, parse=None):
+    """Parses the absl flags of `argv` (program name first) the way every tool does.
+
+    `--help` prints `description` and every flag (exit status 0); a flag that does not parse
+    prints one `error: ...` line (exit status 2).
+
+    Args:
+        argv: the command line, program name first.
+        flag_values: the tool's `FlagValues` (reset before parsing, so `main` can run again).
+        description: the tool's usage text.
+        parse: `argv -> remaining arguments` (default: `flag_values` itself).
+
+    Returns:
+        `(remaining arguments (program name first), None)` when the flags parsed, else
+        `(None, exit status)`.
+    """
+    if any(arg in HELP_ARGUMENTS for arg in argv[1:]):
+        print_help(description, flag_values)
+        return None, 0
+    flag_values.unparse_flags()
+    try:
+        return (parse or flag_values)(argv), None
+    except flags.Error as error:
+        print(f"error: {' '.join(str(error).split())} (see --help)", file=sys.stderr)
+        return None, 2

@@ -204,15 +204,10 @@ def main(argv=None) -> int:
         SketchError: bad arguments (before the checkpoint is loaded), checkpoint or data.
     """
     argv = list(sys.argv if argv is None else argv)
-    if any(arg in common_flags.HELP_ARGUMENTS for arg in argv[1:]):
-        common_flags.print_help(__doc__, FLAG_VALUES)
-        return 0
-    FLAG_VALUES.unparse_flags()
-    try:
-        positional = parse_arguments(argv)[1:]
-    except flags.Error as error:
-        print(f"error: {' '.join(str(error).split())} (see --help)", file=sys.stderr)
-        return 2
+    parsed, status = common_flags.parse_flags_or_status(argv, FLAG_VALUES, __doc__, parse_arguments)
+    if parsed is None:
+        return status
+    positional = parsed[1:]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     values = settings(positional)
     from absl import logging

@@ -76,15 +76,10 @@ def main(argv=None) -> int:
         SketchError: bad hparams, data, log_root or saved state (one line each).
     """
     argv = list(sys.argv if argv is None else argv)
-    if any(arg in common_flags.HELP_ARGUMENTS for arg in argv[1:]):
-        common_flags.print_help(__doc__, FLAG_VALUES)
-        return 0
-    FLAG_VALUES.unparse_flags()
-    try:
-        rest = FLAG_VALUES(argv)
-    except flags.Error as error:
-        print(f"error: {' '.join(str(error).split())} (see --help)", file=sys.stderr)
-        return 2
+    parsed, status = common_flags.parse_flags_or_status(argv, FLAG_VALUES, __doc__)
+    if parsed is None:
+        return status
+    rest = parsed
     if len(rest) > 1:
         print(f"error: unexpected arguments: {' '.join(rest[1:])} (see --help)",
               file=sys.stderr)
