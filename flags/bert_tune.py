@@ -88,7 +88,7 @@ def main(argv=None) -> int:
 
     from bert_tf2 import tune
     from bert_tf2.config import parse_overrides
-    from sketch_common.errors import UserError
+    from sketch_common.errors import UserError, error_message
 
     logging.set_verbosity(logging.INFO)
     try:
@@ -100,8 +100,8 @@ def main(argv=None) -> int:
                                 flag_values.tuner_seed, strategy)
         tuner.search()
         best_dir = tune.write_best(tuner, flag_values.tuning_dir)
-    except (UserError, keras_tuner.errors.FatalError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (UserError, OSError, keras_tuner.errors.FatalError) as error:
+        print(error_message(error), file=sys.stderr)
         return 1
     print(tune.best_summary(tuner, best_dir))
     return 0

@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-from flags.parsing import parse_or_status
+from flags.parsing import add_tolerance_arguments, parse_or_status
 
 PARTS = ("data", "model", "sample")
 
@@ -29,10 +29,7 @@ def make_parser() -> argparse.ArgumentParser:
                         help="check one part only: data (rebuilt batches), model (forward, "
                              "loss, gradients, optimizer step) or sample (greedy decoding); "
                              "default: all three")
-    parser.add_argument("--rtol", type=float, default=1e-4,
-                        help="relative tolerance (default 1e-4)")
-    parser.add_argument("--atol", type=float, default=1e-5,
-                        help="absolute tolerance (default 1e-5)")
+    add_tolerance_arguments(parser)
     return parser
 
 

@@ -19,6 +19,14 @@ def parse_or_status(parser: argparse.ArgumentParser, argv):
         return None, code if isinstance(code, int) else (0 if code is None else 2)
 
 
+def add_tolerance_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--rtol` / `--atol` of the parity tools (DESIGN.md: default 1e-4 / 1e-5)."""
+    parser.add_argument("--rtol", type=float, default=1e-4,
+                        help="relative tolerance (default 1e-4)")
+    parser.add_argument("--atol", type=float, default=1e-5,
+                        help="absolute tolerance (default 1e-5)")
+
+
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
     value = int(text)
