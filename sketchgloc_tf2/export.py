@@ -47,9 +47,8 @@ import numpy as np
 import tensorflow as tf
 
 from sketch_common import serving
-from sketch_common.serving import (  # noqa: F401  (next_version: part of this module's API)
-    INFO_FILE, assert_first_failure, check_scalar, check_sketch_batch, next_version,
-    padded_shape as _padded_shape)
+from sketch_common.serving import (INFO_FILE, assert_first_failure, check_scalar,
+                                   check_sketch_batch, padded_shape)
 from sketchgloc_tf2.data.graph_batching import encoder_batch, normalize_sketches
 from sketchgloc_tf2.data.pipeline import batch_sizes
 from sketchgloc_tf2.decoding import decode_steps, end_lengths, start_points
@@ -64,7 +63,7 @@ DEFAULT_ENCODE_BLOCK = 32
 
 def _check_latents(z, z_size):
     """Validates `z` (expected finite `[B, z_size]`); returns a well-formed `[B, z_size]`."""
-    shape = _padded_shape(z, 2)
+    shape = padded_shape(z, 2)
     well_formed = [(tf.equal(tf.rank(z), 2), f"z must be a rank-2 [B, {z_size}] matrix"),
                    (tf.equal(shape[1], z_size), f"z must have {z_size} columns (z_size)")]
     usable = tf.reduce_all(tf.stack([condition for condition, _ in well_formed]))

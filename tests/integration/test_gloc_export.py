@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from helpers.serving_cli import clean_env, printed_output, saved_model_cli
+from sketch_common import serving
 from sketch_common.safe_pickle import load_npz
 from flags import gloc_export
 from sketchgloc_tf2 import export
@@ -117,8 +118,8 @@ def test_graph_batch_equals_pipeline_on_shared_drawings(quickdraw_dir):
 def test_version_folders(tmp_path):
     for name in ("1", "3", "notes", ".tmp-9-x"):
         (tmp_path / name).mkdir()
-    assert export.next_version(str(tmp_path)) == 4
-    assert export.next_version(str(tmp_path / "missing")) == 1
+    assert serving.next_version(str(tmp_path)) == 4
+    assert serving.next_version(str(tmp_path / "missing")) == 1
     with pytest.raises(SketchConfigError, match="already exists"):
         export.write_version(str(tmp_path), 3, lambda folder: None)
 
