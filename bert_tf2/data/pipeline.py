@@ -175,6 +175,16 @@ def item_rng(seed: int, epoch: int, index: int) -> np.random.RandomState:
     return np.random.RandomState([int(seed) & 0xFFFFFFFF, int(epoch), int(index)])
 
 
+def epoch_permutation(seed: int, epoch, count: int) -> tf.Tensor:
+    """The item order of one epoch: int32 `[count]`, a function of (`seed`, `epoch`) only.
+
+    Stateless, so the order does not depend on a global TF seed or on earlier random ops.
+    """
+    keys = tf.random.stateless_uniform(
+        [count], seed=tf.stack([tf.constant(int(seed), tf.int64), tf.cast(epoch, tf.int64)]))
+    return tf.argsort(keys, stable=True)
+
+
 def make_dataset(builder: ExampleBuilder, batch_size: int, seed: int, triplet: bool = False,
                  shuffle: bool = True, num_epochs=None, drop_remainder: bool = True,
                  pad_final_batch: bool = False, skip_items: int = 0) -> tf.data.Dataset:
@@ -213,10 +223,11 @@ def make_dataset(builder: ExampleBuilder, batch_size: int, seed: int, triplet: b
     keys = list(signature)
 
     def epoch_items(epoch):
-        items = tf.data.Dataset.from_tensor_slices((indices, valid))
+        order = tf.range(len(indices))
         if shuffle:
-            items = items.shuffle(len(indices), seed=tf.cast(seed, tf.int64) * 1000003 + epoch,
-                                  reshuffle_each_iteration=False)
+            order = epoch_permutation(seed, epoch, len(indices))
+        items = tf.data.Dataset.from_tensor_slices(
+            (tf.gather(indices, order), tf.gather(valid, order)))
         return items.map(lambda index, is_valid: (epoch, index, is_valid))
 
     def build(epoch, index):

@@ -5,6 +5,7 @@ import os
 import stat
 
 import numpy as np
+import tensorflow as tf
 import pytest
 
 from bert_tf2.data import (masking, memmap_builder, memmap_format, pipeline, sketch_collections,
@@ -406,3 +407,21 @@ def test_triplet_needs_two_items_per_class():
     builder = pipeline.ExampleBuilder(sketches, pipeline.ExampleOptions(max_length=8))
     with pytest.raises(BertDataError, match=">= 2 sketches per class"):
         pipeline.make_dataset(builder, 2, 0, triplet=True)
+
+
+def test_epoch_order_ignores_the_global_seed():
+    builder = pipeline.ExampleBuilder(_array_sketches(), pipeline.ExampleOptions(max_length=16))
+    order = lambda: [batch["index"] for batch in pipeline.make_dataset(
+        builder, 5, 3, num_epochs=2).as_numpy_iterator()]
+    unseeded = order()
+    tf.random.set_seed(1234)
+    try:
+        seeded = order()
+        in_graph = tf.function(lambda: pipeline.epoch_permutation(3, tf.constant(0, tf.int64),
+                                                                  15))()
+    finally:
+        tf.random.set_seed(None)
+    np.testing.assert_array_equal(np.concatenate(unseeded), np.concatenate(seeded))
+    np.testing.assert_array_equal(np.sort(in_graph.numpy()), np.arange(15))
+    np.testing.assert_array_equal(in_graph.numpy(), np.concatenate(unseeded)[:15])
+    assert not np.array_equal(in_graph.numpy(), np.arange(15))
