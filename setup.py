@@ -19,12 +19,14 @@ CONSOLE_SCRIPTS = [
     "sketchgloc-recognition = flags.gloc_recognition:run",
     "sketchgloc-parity = flags.gloc_parity:run",
     "sketchgloc-tune = flags.gloc_tune:run",
+    "sketchgloc-build-preset = flags.gloc_build_preset:run",
     "sketch-bert = flags.bert_main:run",
     "sketch-bert-export = flags.bert_export:run",
     "sketch-bert-convert = flags.bert_convert:run",
     "sketch-bert-memmap = flags.bert_memmap:run",
     "sketch-bert-parity = flags.bert_parity:run",
     "sketch-bert-tune = flags.bert_tune:run",
+    "sketch-bert-build-preset = flags.bert_build_preset:run",
 ]
 
 def _requirements():
@@ -45,7 +47,8 @@ setuptools.setup(
     packages=setuptools.find_packages(
         include=["sketch_common*", "sketchgloc_tf2*", "bert_tf2*", "flags*"]),
     py_modules=["train", "sample_abs", "retrieval"],
-    package_data={"bert_tf2": ["configs/*.yml"]},
+    package_data={"bert_tf2": ["configs/*.yml", "preset_files/*/*"],
+                  "sketchgloc_tf2": ["preset_files/*/*"]},
     install_requires=_requirements(),
     extras_require={
         "torch": ["torch>=2.1"],

@@ -70,3 +70,8 @@ def read_metadata(directory: str) -> dict:
     if not isinstance(metadata, dict):
         raise PresetError(f"{path}: expected a JSON object; write the preset again")
     return metadata
+
+
+QUICKDRAW_ATTRIBUTION = ("Quick, Draw! drawings by Google (https://quickdraw.withgoogle.com/data), "
+                         "licensed CC BY 4.0; the shipped weights were trained here on their "
+                         "sketch-rnn npz train splits")

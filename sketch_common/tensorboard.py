@@ -5,6 +5,7 @@
 """
 
 import json
+import os
 
 
 def scalar_metadata() -> bytes:
@@ -33,3 +34,29 @@ def hparams_summary_values(values) -> dict:
         elif isinstance(value, (bool, int, float, str)):
             summary[key] = value
     return summary
+
+
+def event_seconds(log_dir: str) -> float:
+    """Wall-clock seconds a run spent writing TensorBoard events in `log_dir` (not recursive):
+    for each event file (one per process), last event time minus first, summed. A run resumed
+    after a kill thus counts its working time, not the pause.
+
+    Returns:
+        0.0 when `log_dir` has no readable event file.
+    """
+    import glob
+
+    import tensorflow as tf
+    from tensorflow.core.util import event_pb2
+
+    total = 0.0
+    for path in sorted(glob.glob(os.path.join(log_dir, "events.out.tfevents.*"))):
+        times = []
+        try:
+            for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+                times.append(event_pb2.Event.FromString(record).wall_time)
+        except tf.errors.DataLossError:
+            pass  # a file cut by a kill: its complete records count
+        if times:
+            total += max(times) - min(times)
+    return total
