@@ -26,15 +26,18 @@ Differences from upstream, all documented in README:
 import dataclasses
 
 import numpy as np
+import tensorflow as tf
 from absl import logging
 
 from sketch_common.progress import progress_bar
-from sketchgloc_tf2.data.batching import BatchBuilder, BatchSizes, noise_draws_needed
+from sketchgloc_tf2.data.graph_batching import encoder_batch
+from sketchgloc_tf2.data.pipeline import batch_sizes
 from sketchgloc_tf2.errors import SketchDataError
-from sketchgloc_tf2.sample_folder import encode_mu, list_sample_files
+from sketchgloc_tf2.sample_folder import list_sample_files
 from sketchgloc_tf2.strokes import absolute_to_offsets
 
 TOP_K = (1, 10, 50)
+NORMALISED = 1.0  # scale factor of sketches already in normalised units
 
 
 @dataclasses.dataclass
@@ -108,9 +111,13 @@ def encode_generated(model, hparams, sketches, offbyone: bool = False,
                      batch_size: int = 100, progress: bool = False) -> np.ndarray:
     """Codes (`p_mu`) of generated sketches, re-encoded without noise (no reorganisation).
 
+    The encoder batch is built by `graph_batching.encoder_batch`, the preprocessing of the
+    `SketchGloc` task and of the exports (identical to the training pipeline's clean batch);
+    generated sketches are already normalised, so the scale factor is 1.
+
     Args:
         model: `SketchGlocModel`.
-        hparams: sizes `max_stroke_len`, `max_strokes_num` (and `max_seq_len`) of the model.
+        hparams: sizes `max_stroke_len`, `max_strokes_num` of the model.
         sketches: list of absolute stroke-3 arrays `[l, 3]` (x, y, pen_up), l may be 0.
         offbyone: reproduce upstream's offset conversion (docs/differences.md#sg-b7).
         batch_size: sketches per encoder call.
@@ -121,16 +128,20 @@ def encode_generated(model, hparams, sketches, offbyone: bool = False,
     """
     offsets = [absolute_to_offsets(np.asarray(s, dtype=np.float64), offbyone).astype(np.float32)
                for s in sketches]
-    longest = max([len(s) for s in offsets] + [hparams.max_seq_len, 1])
-    builder = BatchBuilder(BatchSizes(longest, hparams.max_stroke_len, hparams.max_strokes_num,
-                                      hparams.clip_node_length))
+    sizes = batch_sizes(hparams)
+    width = max([len(s) for s in offsets] + [1])
+    encode = tf.function(lambda strokes, lengths: model.encode(
+        encoder_batch(strokes, lengths, NORMALISED, sizes), training=False)["p_mu"])
     codes = []
     bar = progress_bar(len(offsets), "sketch") if progress else None
     for begin in range(0, len(offsets), batch_size):
         chunk = offsets[begin:begin + batch_size]
-        normals = [np.zeros(noise_draws_needed(s)) for s in chunk]
-        batch = builder.build(chunk, np.zeros(len(chunk)), 0.0, normals)
-        codes.append(encode_mu(model, batch))
+        strokes = np.zeros((batch_size, width, 3), np.float32)
+        lengths = np.zeros(batch_size, np.int32)
+        for row, sketch in enumerate(chunk):
+            strokes[row, :len(sketch)] = sketch
+            lengths[row] = len(sketch)
+        codes.append(encode(strokes, lengths).numpy()[:len(chunk)])
         if bar:
             bar.add(len(chunk))
     return np.concatenate(codes) if codes else np.zeros((0, hparams.z_size), np.float32)

@@ -8,11 +8,16 @@ import numpy as np
 import pytest
 
 from sketch_common import render
+from sketch_common.raw_sketches import pad_batch
 from flags import gloc_recognition
 from sketchgloc_tf2 import recognition
+from sketchgloc_tf2.data.batching import BatchBuilder, BatchSizes, noise_draws_needed
+from sketchgloc_tf2.data.graph_batching import encoder_batch
+from sketchgloc_tf2.data.pipeline import batch_sizes
 from sketchgloc_tf2.data.quickdraw import load_data
 from sketchgloc_tf2.errors import SketchConfigError
 from sketchgloc_tf2.retrieval import (
+    NORMALISED,
     encode_generated,
     evaluate_sample_folder,
     source_ranks,
@@ -20,6 +25,8 @@ from sketchgloc_tf2.retrieval import (
     top_k_accuracy,
 )
 from sketchgloc_tf2.convert import load_sampling_model
+from sketchgloc_tf2.sample_folder import encode_mu
+from sketchgloc_tf2.strokes import absolute_to_offsets
 from helpers.paths import REPO_ROOT
 
 ROOT = str(REPO_ROOT)
@@ -80,6 +87,28 @@ def test_empty_and_unfinished_generated_sketches_are_encoded(bundle_model):
     assert not np.allclose(codes[0], codes[2])
     # A batch of only empty sketches works too.
     assert encode_generated(model, hparams, [np.zeros((0, 3))]).shape == (1, hparams.z_size)
+
+
+def test_generated_sketches_use_the_clean_training_batch(bundle_model):
+    model, hparams = bundle_model
+    rng = np.random.RandomState(3)
+    sketches = []
+    for count in (1, 9, 30, 4):
+        sketch = np.cumsum(rng.uniform(-0.5, 0.5, (count, 3)), axis=0)
+        sketch[:, 2] = rng.rand(count) < 0.3
+        sketch[-1, 2] = 1
+        sketches.append(sketch)
+    codes = encode_generated(model, hparams, sketches, batch_size=3)
+    offsets = [absolute_to_offsets(s).astype(np.float32) for s in sketches]
+    builder = BatchBuilder(BatchSizes(max(len(s) for s in offsets), hparams.max_stroke_len,
+                                      hparams.max_strokes_num, hparams.clip_node_length))
+    batch = builder.build(offsets, np.zeros(len(offsets)), 0.0,
+                          [np.zeros(noise_draws_needed(s)) for s in offsets])
+    np.testing.assert_allclose(codes, encode_mu(model, batch), rtol=1e-5, atol=1e-6)
+    strokes, lengths = pad_batch(offsets)
+    graph_batch = encoder_batch(strokes, lengths, NORMALISED, batch_sizes(hparams))
+    for key, value in graph_batch.items():  # the encoder inputs are bit-identical
+        np.testing.assert_array_equal(value.numpy(), batch[key], err_msg=key)
 
 
 def test_offbyone_translates_by_minus_the_last_movement(bundle_model):
