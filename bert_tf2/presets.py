@@ -1,10 +1,13 @@
 """The Sketch-BERT presets shipped in this package (name -> metadata; see `sketch_common.presets`).
 
 Each registered preset lives in `bert_tf2/preset_files/<name>/` (a checkpoint directory plus
-`preset.json`). `docs/presets.md` says how each was trained and what it measures.
+`preset.json`); its registry entry is that `preset.json` (description, data and licence, metrics,
+the command that rebuilds it). `docs/presets.md` says how each was trained and what it measures.
 """
 
 import os
 
+from sketch_common.presets import registry
+
 PRESET_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "preset_files")
-PRESETS = {}
+PRESETS = registry(PRESET_ROOT, ("sketch_bert_qd336_small", "sketch_bert_qd336_small_cls"))

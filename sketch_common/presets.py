@@ -45,6 +45,14 @@ def preset_directory(name_or_directory: str, registry: dict, root: str) -> str:
                       f"{known}) nor a preset directory")
 
 
+def registry(root: str, names) -> dict:
+    """A package's preset registry: each shipped name -> its `preset.json` metadata (description,
+    data, licence, metrics, recipe), read from `root/<name>/`; `{}` for a name whose files are
+    missing (`preset_directory` then says so)."""
+    return {name: read_metadata(os.path.join(root, name)) if os.path.isdir(
+        os.path.join(root, name)) else {} for name in names}
+
+
 def metadata_writer(metadata: dict):
     """A `callable(path)` writing `metadata` as `preset.json` there (for checkpoint writers that
     take extra files, so the preset is written together with the checkpoint)."""
