@@ -23,6 +23,7 @@ import time
 
 from absl import logging
 
+from bert_tf2.config import load_config
 from bert_tf2.errors import BertConfigError
 from sketch_common.build_record import BuildRecord
 from sketch_common.presets import QUICKDRAW_ATTRIBUTION
@@ -30,6 +31,8 @@ from sketch_common.tensorboard import event_seconds
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 MEMMAP_FOLDER = "qd336"
+RUN_KEYS = ("sum_path", "offset_path", "log_root", "load_pretrained", "which_pretrained",
+            "restore_checkpoint_path")
 RESUME = ["--load_pretrained=continue", "--which_pretrained=[enc_net,enc_opt,task_net,task_opt]"]
 
 
@@ -85,8 +88,6 @@ class Build:
                 f"--offset_path={os.path.join(self.memmap_dir, 'offsets.npz')}"]
 
     def run_dir(self, name: str) -> str:
-        from bert_tf2.config import load_config
-
         config = load_config(os.path.join(CONFIG_DIR, RECIPES[name].config))
         return os.path.join(self.work_dir, config.trainer, config.log_dir)
 
@@ -159,6 +160,9 @@ class Build:
             from bert_tf2.task import SketchBert
 
             task = SketchBert.from_checkpoint(os.path.join(self.run_dir(name), "best"))
+            recipe_config = load_config(os.path.join(CONFIG_DIR, recipe.config))
+            for key in RUN_KEYS:  # the recipe's values, not this machine's paths
+                task.config[key] = recipe_config.to_dict()[key]
             task.save_to_preset(output_dir, metadata)
         return metadata
 

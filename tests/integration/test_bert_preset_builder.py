@@ -47,6 +47,7 @@ def test_build_pretrains_fine_tunes_and_writes_the_preset(built):
     assert parent["memmaps"] == {"classes": 3} and parent["test"]["mask_axis"] > 0
     task = SketchBert.from_preset(str(preset))
     assert task.class_names == ["a", "b", "c"]
+    assert str(work) not in (preset / "config.yml").read_text()  # no machine paths shipped
     drawn = np.array([[0, 0, 0], [5, 3, 0], [4, -2, 1]], np.float32)
     assert [name for name, _ in task.classify([drawn], top_k=3)[0]] != []
 
