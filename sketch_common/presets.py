@@ -29,10 +29,12 @@ def preset_directory(name_or_directory: str, registry: dict, root: str) -> str:
 
     Raises:
         PresetError: neither a registered name nor a directory (the message lists the registered
-            names), or a registered preset whose files are missing from the installation.
+            names), a registered preset whose files are missing from the installation, or a
+            `preset.json` that is not a JSON object.
     """
     name_or_directory = os.fspath(name_or_directory)
     if os.path.isdir(name_or_directory):
+        read_metadata(name_or_directory)  # a damaged preset.json fails here, named
         return name_or_directory
     if name_or_directory in registry:
         folder = os.path.join(root, name_or_directory)

@@ -62,6 +62,7 @@ def test_preset_round_trip_keeps_weights_class_names_and_metadata(task, sketches
 def test_unknown_preset_lists_the_registered_ones(monkeypatch, tmp_path):
     monkeypatch.setitem(SketchBert.presets, "tiny_one", {"description": "x"})
     with pytest.raises(PresetError, match=r"'nope' is neither a registered preset \(registered: "
+                                          r"sketch_bert_qd336_small, sketch_bert_qd336_small_cls, "
                                           r"tiny_one\)"):
         SketchBert.from_preset("nope")
     with pytest.raises(PresetError, match="registered but its files are missing"):

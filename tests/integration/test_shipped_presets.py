@@ -3,6 +3,7 @@ and the quick-start (docs/examples/quickstart.py) runs as written."""
 
 import glob
 import os
+import shutil
 import subprocess
 import sys
 
@@ -48,6 +49,35 @@ def test_unknown_preset_names_list_the_known_ones():
     with pytest.raises(PresetError, match="registered: sketch_bert_qd336_small, "
                                           "sketch_bert_qd336_small_cls"):
         SketchBert.from_preset("sketch_bert_base")
+
+
+@pytest.mark.parametrize("task, name, damage, error", [
+    (SketchGloc, "sketchgloc_ds3_small", ("remove", "model.weights.h5"),
+     "not a native checkpoint directory"),
+    (SketchGloc, "sketchgloc_ds3_small", ("remove", "model_config.json"),
+     "model_config.json: missing"),
+    (SketchGloc, "sketchgloc_ds3_small", ("replace", "model_config.json", '"z_size": 64',
+                                          '"z_size": 32'), "weights do not match"),
+    (SketchBert, "sketch_bert_qd336_small", ("remove", "config.yml"), "config.yml not found"),
+    (SketchBert, "sketch_bert_qd336_small", ("replace", "config.yml", "rec_layers_setting: [128, 64]",
+                                             "rec_layers_setting: [64]"),
+     "config.yml does not match .*checkpoint.json"),
+    (SketchBert, "sketch_bert_qd336_small", ("replace", "preset.json", "{", "["),
+     "preset.json: not readable JSON"),
+])
+def test_damaged_preset_directories_are_named(task, name, damage, error, tmp_path):
+    package = "sketchgloc_tf2" if task is SketchGloc else "bert_tf2"
+    folder = tmp_path / name
+    shutil.copytree(REPO_ROOT / package / "preset_files" / name, folder)
+    path = folder / damage[1]
+    if damage[0] == "remove":
+        path.unlink()
+    else:
+        text = path.read_text()
+        assert damage[2] in text
+        path.write_text(text.replace(damage[2], damage[3], 1))
+    with pytest.raises(ValueError, match=error):
+        task.from_preset(str(folder))
 
 
 def test_the_classifier_names_the_categories_of_real_test_drawings(classifier, quickdraw_dir):
