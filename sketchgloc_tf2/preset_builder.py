@@ -175,7 +175,7 @@ def build_preset(name: str, data_dir: str, work_dir: str = "runs/presets", outpu
             **{key: value for key, value in results["retrieval"].items() if key != "seconds"},
             "rec": results["recognition"]["rec"],
             "recognizer_valid_accuracy": results["recognition"]["recognizer_valid_accuracy"]},
-        "training": {key: value for key, value in results["train"].items()},
+        "training": dict(results["train"]),
         "evaluation_seconds": round(sum(results[step]["seconds"]
                                         for step in ("sample", "retrieval", "recognition")), 1),
     }
