@@ -64,7 +64,8 @@ def draw_polylines(axis, polylines, colors=("black",), line_width=LINE_WIDTH) ->
 
 def panel_grid(rows: int, columns: int, row_labels=(), column_labels=(), title=None):
     """`(figure, axes [rows, columns])` of square panels with optional labels."""
-    top = (0.25 if column_labels else 0.05) + (0.25 if title else 0.0)
+    label_lines = max((str(label).count("\n") + 1 for label in column_labels), default=0)
+    top = 0.05 + 0.16 * label_lines + (0.25 if title else 0.0)
     left = 0.3 if row_labels else 0.05
     width, height = PANEL_INCHES * columns + left + 0.05, PANEL_INCHES * rows + top + 0.05
     figure = Figure(figsize=(width, height))
