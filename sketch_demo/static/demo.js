@@ -328,7 +328,10 @@ document.getElementById("download-png").addEventListener("click", () =>
 fetch("/demo/config.json").then((response) => response.json()).then((config) => {
   limits = config;
   const via = config.tf_serving ? ` (models served by ${config.tf_serving})` : "";
-  setStatus(limits.models[BERT].classify ? `ready${via}: draw something`
-    : `ready${via}: this Sketch-BERT preset has no classification head (no top 5)`);
+  setStatus(`ready${via}: draw something`);
+  if (!limits.models[BERT].classify) {
+    document.getElementById("classes-card").insertAdjacentHTML("beforeend",
+      '<p class="note">this Sketch-BERT preset has no classification head: no top 5</p>');
+  }
   redraw();
 }).catch((error) => setStatus(`cannot read the demo's configuration: ${error.message}`, true));
