@@ -5,6 +5,7 @@ message, server stays up), 16 concurrent requests, the relay to a model server, 
 import concurrent.futures
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -288,3 +289,18 @@ def test_help_does_not_import_tensorflow():
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "--tf_serving URL" in done.stdout and "default 127.0.0.1" in done.stdout
+
+
+def test_the_examples_of_docs_serving_run_against_the_demo(url):
+    text = (REPO_ROOT / "docs" / "serving.md").read_text(encoding="utf-8")
+    section = text.split("## REST examples against the browser demo")[1]
+    examples = re.findall(r"curl -s -d '(\{.*?\})' http://127\.0\.0\.1:8000(/v1/models/\S+)",
+                          section)
+    assert len(examples) == 5
+    for body, path in examples:
+        status, answer = call(url, path, raw=body.encode())
+        assert status == (400 if "NaN" in body else 200), (body, answer)
+        if "NaN" in body:
+            assert "strokes contain NaN or infinite values" in answer["error"]
+        if "classify" in body:
+            assert len(answer["predictions"][0]["top_classes"]) == 5
