@@ -75,3 +75,24 @@ def test_samples_interpolation_and_undo(page):
                    ".length === 6;", "6 interpolation steps")
     page.find_element("id", "clear").click()
     assert page.find_elements("css selector", "#classes li") == []
+
+
+def test_capture_is_quickdraw_stroke3(page):
+    script = """
+        const done = arguments[arguments.length - 1];
+        import('/static/strokes.js').then((m) => {
+          const line = Array.from({length: 100}, (_, i) => [10 + 4 * i, 50 + (i % 2) * 0.5]);
+          const spiral = Array.from({length: 300}, (_, i) => [200 + i * Math.cos(i / 8) / 2,
+                                                              200 + i * Math.sin(i / 8) / 2]);
+          done({line: m.toStroke3([line, [[10, 60]]], 50), capped: m.toStroke3([spiral], 12),
+                dots: m.toStroke3([[[3, 3]], [[3, 3]]], 50),
+                reorganised: m.reorganise([[0, 0, 0], [10, 0, 1], [0, 10, 0], [5, 5, 1]], 0.0,
+                                          m.gaussian(1))});
+        });"""
+    result = page.execute_async_script(script)
+    # scaled to 0-255 (the x extent of 396 px becomes 255), RDP keeps the ends, one dot stroke
+    assert result["line"] == [[0, 0, 0], [255, 0, 1], [-255, 6, 1]]
+    # too many points for the model: simplified harder until it fits
+    assert 6 <= len(result["capped"]) <= 12 and result["capped"][-1][2] == 1
+    assert result["dots"] == [[0, 0, 1], [0, 0, 1]]
+    assert result["reorganised"] == [[0, 0, 0], [10, 0, 1], [0, 10, 0], [5, 5, 1]]
