@@ -15,7 +15,9 @@ import threading
 from helpers.browser import draw, find_chromium, start_chromium
 from sketch_demo import server, signatures
 
-HEAD = [(200 + 110 * math.cos(a / 12), 215 + 95 * math.sin(a / 12)) for a in range(0, 77, 2)]
+# Drawn as people draw a head: from the top, counter-clockwise.
+HEAD = [(200 + 110 * math.cos(-math.pi / 2 - a / 12), 215 + 95 * math.sin(-math.pi / 2 - a / 12))
+        for a in range(0, 77, 2)]
 EARS = [[(118, 150), (120, 60), (175, 123)], [(225, 123), (280, 60), (282, 150)]]
 EYES = [[(160, 190), (170, 200), (180, 190)], [(220, 190), (230, 200), (240, 190)]]
 WHISKERS = [[(90, 240), (170, 235)], [(95, 270), (170, 250)], [(230, 235), (310, 240)],
@@ -41,7 +43,7 @@ def main():
     app = server.create_app(models, {name: model.limits for name, model in models.items()})
     http_server = server.make_server(app, "127.0.0.1", 0)
     threading.Thread(target=http_server.run, daemon=True).start()
-    driver = start_chromium(*find_chromium(), width=1400, height=1150)
+    driver = start_chromium(*find_chromium(), width=1400, height=1250)
     try:
         driver.get(f"http://127.0.0.1:{http_server.effective_port}/")
         wait_until(driver, "return document.getElementById('status').textContent"
