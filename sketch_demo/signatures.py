@@ -69,6 +69,7 @@ class ServedModel:
 
     @property
     def signature_names(self) -> list:
+        """The signature names, sorted."""
         return sorted(self._functions)
 
     def input_dtypes(self, signature: str) -> dict:
@@ -87,7 +88,7 @@ class ServedModel:
 
         Raises:
             RequestError: the in-graph checks refused the inputs (wrong shape, lengths out of
-                range, NaN, bad pen flags, ...): the first line of their message.
+                range, NaN, bad pen flags, ...): their message (`check_message`).
         """
         function = self._functions[signature]
         try:
@@ -98,10 +99,9 @@ class ServedModel:
 
     def warm_up(self) -> None:
         """Runs every signature once on `_WARM_UP_SKETCH` (and zero codes for `sample`)."""
+        codes = np.zeros([1, self.limits.get("z_size", 0)], np.float32)
+        values = dict(_WARM_UP_SKETCH, **_WARM_UP_SAMPLING, z=codes)
         for name, dtypes in self._dtypes.items():
-            z_size = self.limits.get("z_size", 0)
-            values = dict(_WARM_UP_SKETCH, **_WARM_UP_SAMPLING, z=np.zeros([1, z_size],
-                                                                           np.float32))
             self.predict(name, {key: values[key] for key in dtypes})
 
     def metadata(self) -> dict:
