@@ -27,6 +27,7 @@ CONSOLE_SCRIPTS = [
     "sketch-bert-parity = flags.bert_parity:run",
     "sketch-bert-tune = flags.bert_tune:run",
     "sketch-bert-build-preset = flags.bert_build_preset:run",
+    "sketch-demo = flags.demo:run",
 ]
 
 def _requirements():
@@ -45,10 +46,11 @@ setuptools.setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=setuptools.find_packages(
-        include=["sketch_common*", "sketchgloc_tf2*", "bert_tf2*", "flags*"]),
+        include=["sketch_common*", "sketchgloc_tf2*", "bert_tf2*", "flags*", "sketch_demo*"]),
     py_modules=["train", "sample_abs", "retrieval"],
     package_data={"bert_tf2": ["configs/*.yml", "preset_files/*/*"],
-                  "sketchgloc_tf2": ["preset_files/*/*"]},
+                  "sketchgloc_tf2": ["preset_files/*/*"],
+                  "sketch_demo": ["static/*"]},
     install_requires=_requirements(),
     extras_require={
         "torch": ["torch>=2.1"],

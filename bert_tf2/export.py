@@ -10,7 +10,7 @@ sketch, H = hidden size, C = `cls_dim`, F = `rel_feat_dim`.
 | signature | present when | inputs | outputs |
 |---|---|---|---|
 | `serving_default` (embed) | always | `strokes` float32 `[B, P, 3]`, `lengths` int32 `[B]` | `embedding` float32 `[B, H]` |
-| `classify` | `sketchclsinput` in task_types | as embed | `logits`, `probabilities` float32 `[B, C]` |
+| `classify` | `sketchclsinput` in task_types | as embed | `logits`, `probabilities` float32 `[B, C]`; `top_classes` string `[B, 5]`, `top_probabilities` float32 `[B, 5]` |
 | `retrieval_embed` | `sketchretrieval` in task_types | as embed | `features` float32 `[B, F]` |
 
 Input rows are `(dx, dy, pen_lift)` offsets in original Quick, Draw! units; rows past
@@ -25,7 +25,10 @@ input = the unmasked sketch, as `mask_input` with an all-ones mask), then the sp
 when the config has `sketchretrieval`, else the class token: the row the heads read); for configs
 without special tokens (pre-training, `maskrec` only) it is the mean of the last-layer hidden
 states over the sketch's rows (start row and points, padding excluded). The encoder has no pooler
-(spec §3). `probabilities` = softmax of `logits`; `features` are the retrieval head's outputs,
+(spec §3). `probabilities` = softmax of `logits`; `top_classes` are the names of the `TOP_K` most
+probable classes, most probable first (ties: lower label first), with their `top_probabilities`
+(the checkpoint's class names, `class_<i>` when it has none; a model with fewer than `TOP_K`
+classes pads with "" and probability 0); `features` are the retrieval head's outputs,
 not normalised (upstream ranks them by squared Euclidean distance).
 
 Signature input shapes are left open (`saved_model_cli show` prints `unknown_rank`) so that a
@@ -42,7 +45,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bert_tf2.checkpoint import load_checkpoint
+from bert_tf2.checkpoint import check_checkpoint, load_checkpoint
 from bert_tf2.data.masking import CLS_TOKEN_VALUE, RETRIEVAL_TOKEN_VALUE
 from bert_tf2.data.transform import FIRST_STROKE_SEGMENT, SEGMENT_PADDING
 from bert_tf2.errors import BertConfigError
@@ -51,6 +54,7 @@ from sketch_common.atomic_io import write_text
 from sketch_common.serving import INFO_FILE, check_export_base, check_sketch_batch, write_version
 
 SUPPORTED_STROKE_TYPES = ("stroke-5", "stroke-3")
+TOP_K = 5
 
 
 def _normalize(xy, real, normalization_type, max_scale_factor):
@@ -143,12 +147,17 @@ class ServingGraph:
     Args:
         model: a `SketchBertModel`.
         config: its `Config`.
+        class_names: names of the `sketchclsinput` classes in label order (`checkpoint.json`
+            of classification checkpoints); None: `class_<i>`.
     """
 
-    def __init__(self, model, config):
+    def __init__(self, model, config, class_names=None):
         self.model = model
         self.config = config
         self.num_tokens = sum(prefix_token_flags(config["task_types"]))
+        classes = int(config["cls_dim"]) if "cls_dim" in config else 0
+        self.class_names = ([str(name) for name in class_names] if class_names is not None
+                            else [f"class_{index}" for index in range(classes)])
 
     def hidden_states(self, strokes, lengths):
         """Validated sketches -> `(hidden [B, S, H], length_mask [B, S])` (inference mode)."""
@@ -170,10 +179,18 @@ class ServingGraph:
         return {"embedding": self.embedding(hidden, length_mask)}
 
     def serve_classify(self, strokes, lengths):
-        """`classify`: raw sketches -> `{"logits", "probabilities": [B, C]}`."""
+        """`classify`: raw sketches -> `{"logits", "probabilities": [B, C]}` and the `TOP_K`
+        most probable classes `{"top_classes": string [B, 5], "top_probabilities": [B, 5]}`."""
         hidden, _ = self.hidden_states(*check_sketch_batch(strokes, lengths))
         logits = tf.cast(self.model.heads["sketchclsinput"](hidden), tf.float32)
-        return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
+        probabilities = tf.nn.softmax(logits)
+        classes = len(self.class_names)
+        top = tf.math.top_k(probabilities, k=min(TOP_K, classes))
+        padding = [[0, 0], [0, max(TOP_K - classes, 0)]]
+        names = tf.gather(tf.constant(self.class_names), top.indices)
+        return {"logits": logits, "probabilities": probabilities,
+                "top_classes": tf.pad(names, padding, constant_values=""),
+                "top_probabilities": tf.pad(top.values, padding)}
 
     def serve_retrieval(self, strokes, lengths):
         """`retrieval_embed`: raw sketches -> `{"features": [B, F]}`."""
@@ -189,13 +206,18 @@ class ServingGraph:
             functions["retrieval_embed"] = self.serve_retrieval
         return functions
 
+    def endpoints(self) -> dict:
+        """Signature name -> `(serving function, input specs)`; the specs are open (any shape)
+        so that every malformed request reaches the in-graph checks."""
+        specs = [tf.TensorSpec(None, tf.float32, name="strokes"),
+                 tf.TensorSpec(None, tf.int32, name="lengths")]
+        return {name: (function, specs) for name, function in self.signatures().items()}
+
     def archive(self):
         """A `keras.export.ExportArchive` holding the model and the signatures."""
         archive = keras.export.ExportArchive()
         archive.track(self.model)
-        specs = [tf.TensorSpec(None, tf.float32, name="strokes"),
-                 tf.TensorSpec(None, tf.int32, name="lengths")]
-        for name, function in self.signatures().items():
+        for name, (function, specs) in self.endpoints().items():
             archive.add_endpoint(name, function, specs)
         return archive
 
@@ -214,9 +236,10 @@ class ServingGraph:
         }
 
 
-def export_model(model, config, export_base: str, version=None) -> str:
-    """Writes the SavedModel of a loaded model; returns `export_base/<version>`."""
-    graph = ServingGraph(model, config)
+def export_model(model, config, export_base: str, version=None, class_names=None) -> str:
+    """Writes the SavedModel of a loaded model (`class_names` as in `ServingGraph`); returns
+    `export_base/<version>`."""
+    graph = ServingGraph(model, config, class_names)
 
     def write(folder):
         graph.archive().write_out(folder, verbose=False)
@@ -241,9 +264,10 @@ def export_checkpoint(checkpoint_dir: str, export_base: str, version=None) -> tu
         BertCheckpointError, BertConfigError: a checkpoint that does not load or export.
     """
     check_export_base(export_base)
+    class_names = check_checkpoint(checkpoint_dir).get("class_names")
     config, model = load_checkpoint(checkpoint_dir)
-    path = export_model(model, config, export_base, version)
-    return path, list(ServingGraph(model, config).signatures())
+    path = export_model(model, config, export_base, version, class_names)
+    return path, list(ServingGraph(model, config, class_names).signatures())
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ class SketchBert(keras.Model):
         self.class_names = None if class_names is None else [str(name) for name in class_names]
         # === Compiled functions (those of the SavedModel export) ===
         # One trace each, with open batch and length dimensions (the same kernels every call).
-        serving = ServingGraph(backbone, config)
+        serving = ServingGraph(backbone, config, self.class_names)
         specs = [tf.TensorSpec([None, None, 3], tf.float32), tf.TensorSpec([None], tf.int32)]
         self._signatures = {name: tf.function(function, input_signature=specs)
                             for name, function in serving.signatures().items()}

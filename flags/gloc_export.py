@@ -5,9 +5,9 @@
 
 Exports a SketchGloc checkpoint (a native checkpoint directory or an original TF1 checkpoint) as
 the TF Serving SavedModel `EXPORT_BASE/N/` with the signatures `serving_default` (encode),
-`sample` and `reconstruct` (see `sketchgloc_tf2.export` and docs/serving.md). The version folder
-appears complete or not at all. A bad EXPORT_BASE or --version is reported before the checkpoint
-is loaded; every error is one `error: ...` line and exit status 1.
+`sample`, `reconstruct` and `complete` (see `sketchgloc_tf2.export` and docs/serving.md). The
+version folder appears complete or not at all. A bad EXPORT_BASE or --version is reported before
+the checkpoint is loaded; every error is one `error: ...` line and exit status 1.
 """
 
 import argparse
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
         hparams = hparams.replace(normalizing_scale_factor=args.normalizing_scale_factor)
     path = export.export_model(model, hparams.eval_copy(), args.export_base, args.version,
                                args.encode_block, args.jit_compile)
-    print(f"wrote {path} (signatures serving_default = encode, sample, reconstruct)")
+    print(f"wrote {path} (signatures serving_default = encode, sample, reconstruct, complete)")
     return 0
 
 

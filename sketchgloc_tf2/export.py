@@ -15,6 +15,7 @@ sketches, P rows per padded sketch, Z = `z_size`, T = `max_seq_len`.
 | `serving_default` (encode) | `strokes` float32 `[B, P, 3]`, `lengths` int32 `[B]` | `mu`, `logvar` float32 `[B, Z]` |
 | `sample` | `z` float32 `[B, Z]`, `temperature` float32 `[]`, `seed` int64 `[]` | `strokes` float32 `[B, T, 3]`, `lengths` int32 `[B]` |
 | `reconstruct` | `strokes`, `lengths` (as encode), `temperature`, `seed` (as sample) | as sample |
+| `complete` | as reconstruct (partial sketches) | as sample: the continuation only |
 
 Input sketches are stroke-3 rows `(dx, dy, pen_lift)` in original Quick, Draw! units (offsets
 from the previous point, row 0 from the origin, `pen_lift` 1 on the last point of a stroke);
@@ -29,7 +30,9 @@ its mean, argmax pen state); a positive temperature samples as `sampling.Sampler
 that temperature: the same `(z, temperature, seed)` gives the same sketches, those of
 `Sampler(model, T, temperature, jit_compile=False)(z, seed)` (with `--jit_compile`, those of the
 XLA-compiled `Sampler`: XLA's stateless generators give other numbers than the CPU kernels).
-`reconstruct` decodes from z = mu.
+`reconstruct` decodes from z = mu. `complete` encodes each partial sketch, feeds its points
+through the decoder and samples on from its last point: the output rows continue the partial
+sketch (row 0 is the offset from its last point), at most T points in all, input included.
 
 Signature input shapes are left open (`saved_model_cli show` prints `unknown_rank`) so that a
 malformed request reaches the in-graph checks: bad requests (wrong rank or width, lengths
@@ -225,19 +228,41 @@ class ServingGraph:
         mu, _ = self.encode(strokes, lengths)
         return self.generate(mu, _check_temperature(temperature), check_scalar(seed, "seed"))
 
-    def archive(self):
-        """A `keras.export.ExportArchive` holding the model and the three signatures."""
-        archive = keras.export.ExportArchive()
-        archive.track(self.model)
+    def serve_complete(self, strokes, lengths, temperature, seed):
+        """`complete`: partial raw sketches -> their continuations (see `complete`)."""
+        strokes, lengths = check_sketch_batch(strokes, lengths)
+        checked = assert_first_failure(
+            [(tf.reduce_all(lengths >= 1), "lengths must be >= 1 to complete a sketch"),
+             (tf.reduce_all(lengths < self.hparams.max_seq_len),
+              f"lengths must be below max_seq_len = {self.hparams.max_seq_len} to leave room "
+              "for the continuation")],
+            ["lengths:", lengths])
+        with tf.control_dependencies([checked]):
+            lengths = tf.identity(lengths)
+        return self.complete(strokes, lengths, _check_temperature(temperature),
+                             check_scalar(seed, "seed"))
+
+    def endpoints(self) -> dict:
+        """Signature name -> `(serving function, input specs)`; the specs are open (any shape)
+        so that every malformed request reaches the in-graph checks."""
         strokes = tf.TensorSpec(None, tf.float32, name="strokes")
         lengths = tf.TensorSpec(None, tf.int32, name="lengths")
         temperature = tf.TensorSpec(None, tf.float32, name="temperature")
         seed = tf.TensorSpec(None, tf.int64, name="seed")
-        archive.add_endpoint("serving_default", self.serve_encode, [strokes, lengths])
-        archive.add_endpoint("sample", self.serve_sample,
-                             [tf.TensorSpec(None, tf.float32, name="z"), temperature, seed])
-        archive.add_endpoint("reconstruct", self.serve_reconstruct,
-                             [strokes, lengths, temperature, seed])
+        return {
+            "serving_default": (self.serve_encode, [strokes, lengths]),
+            "sample": (self.serve_sample,
+                       [tf.TensorSpec(None, tf.float32, name="z"), temperature, seed]),
+            "reconstruct": (self.serve_reconstruct, [strokes, lengths, temperature, seed]),
+            "complete": (self.serve_complete, [strokes, lengths, temperature, seed]),
+        }
+
+    def archive(self):
+        """A `keras.export.ExportArchive` holding the model and the signatures."""
+        archive = keras.export.ExportArchive()
+        archive.track(self.model)
+        for name, (function, specs) in self.endpoints().items():
+            archive.add_endpoint(name, function, specs)
         return archive
 
     def info(self):
@@ -245,7 +270,7 @@ class ServingGraph:
         hp = self.hparams
         return {
             "model": "sketchgloc",
-            "signatures": ["serving_default", "sample", "reconstruct"],
+            "signatures": list(self.endpoints()),
             "z_size": hp.z_size,
             "max_seq_len": hp.max_seq_len,
             "max_stroke_len": hp.max_stroke_len,

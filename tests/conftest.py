@@ -35,3 +35,25 @@ def quickdraw_dir():
     if not path.is_dir():
         pytest.skip(f"real drawings not found at {path} (set SKETCH_SHARED_DIR)")
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_presets(tmp_path_factory):
+    """Tiny SketchGloc and Sketch-BERT (classification) preset directories for the demo tests:
+    `{"gloc": dir, "bert": dir}`."""
+    from helpers.demo import write_tiny_presets
+
+    return write_tiny_presets(tmp_path_factory.mktemp("demo_presets"))
+
+
+@pytest.fixture(scope="session")
+def demo_server(demo_presets):
+    """The demo server on `demo_presets`, on a free loopback port (one for the session):
+    `{"url": base URL, "models": name -> ServedModel}`."""
+    from helpers.demo import running_server
+    from sketch_demo import server, signatures
+
+    models = signatures.load_models(demo_presets["gloc"], demo_presets["bert"])
+    app = server.create_app(models, {name: model.limits for name, model in models.items()})
+    with running_server(app) as url:
+        yield {"url": url, "models": models}

@@ -127,7 +127,8 @@ CLIENT = textwrap.dedent("""
         except tf.errors.InvalidArgumentError as error:
             errors[name] = error.message
             continue
-        results.update({name + "/" + key: value.numpy() for key, value in outputs.items()})
+        results.update({name + "/" + key: value.numpy().astype(str) if value.dtype == tf.string
+                        else value.numpy() for key, value in outputs.items()})
     np.savez(sys.argv[3], **results)
     signatures = {path: sorted(model.signatures) for path, model in models.items()}
     json.dump({"errors": errors, "signatures": signatures}, open(sys.argv[4], "w"))
@@ -195,9 +196,16 @@ def served(gloc_bundle, tmp_path_factory):
             continue
         heads = model(inputs, training=False)
         logits = heads["sketchclsinput"].numpy()
+        probabilities = tf.nn.softmax(logits).numpy()
+        order = np.argsort(-probabilities, axis=1, kind="stable")
+        padding = [[0, 0], [0, 2]]  # 3 classes, 5 top entries
         expected.update({
             "embed/embedding": hidden[:, 0], "classify/logits": logits,
-            "classify/probabilities": tf.nn.softmax(logits).numpy(),
+            "classify/probabilities": probabilities,
+            "classify/top_probabilities": np.pad(np.take_along_axis(probabilities, order, 1),
+                                                 padding),
+            "classify/top_classes": np.pad(np.array(["class_0", "class_1", "class_2"])[order],
+                                           padding, constant_values=""),
             "retrieval/features": heads["sketchretrieval"].numpy()})
 
     outputs = {name: process.communicate(timeout=300) for name, process in processes.items()}
@@ -224,7 +232,10 @@ def test_export_layout(served):
 def test_client_outputs_match_the_project(served):
     results = served["results"]
     for key, value in served["expected"].items():
-        np.testing.assert_allclose(results[key], value, atol=1e-5, err_msg=key)
+        if value.dtype.kind == "U":
+            np.testing.assert_array_equal(results[key], value, err_msg=key)
+        else:
+            np.testing.assert_allclose(results[key], value, atol=1e-5, err_msg=key)
 
 
 @pytest.mark.slow
@@ -243,7 +254,8 @@ def test_saved_model_cli_show_and_run(served):
     assert served["codes"]["show"] == 0, stderr[-2000:]
     for text in ("signature_def['serving_default']", "signature_def['classify']",
                  "signature_def['retrieval_embed']", "inputs['strokes']", "inputs['lengths']",
-                 "outputs['embedding']", "outputs['probabilities']", "outputs['features']"):
+                 "outputs['embedding']", "outputs['probabilities']", "outputs['features']",
+                 "outputs['top_classes']", "outputs['top_probabilities']"):
         assert text in stdout
     stdout, stderr = served["outputs"]["run"]
     assert served["codes"]["run"] == 0, stderr[-2000:]

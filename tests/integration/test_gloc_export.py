@@ -15,7 +15,7 @@ from helpers.serving_cli import clean_env, printed_output, saved_model_cli
 from sketch_common import serving
 from sketch_common.safe_pickle import load_npz
 from flags import gloc_export
-from sketchgloc_tf2 import export
+from sketchgloc_tf2 import SketchGloc, export
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2.checkpoint import load_checkpoint_dir, save_checkpoint_dir
 from sketchgloc_tf2.data import quickdraw
@@ -196,7 +196,8 @@ def served(gloc_bundle, tmp_path_factory):
     z = np.random.default_rng(2).normal(size=(4, 3)).astype(np.float32)
     np.savez(work / "inputs.npz", strokes=strokes, lengths=lengths, z=z, rank2=strokes[0],
              long=lengths + 3, nan=np.where(strokes == 0, np.nan, strokes),
-             wide_z=np.zeros((2, 4), np.float32))
+             wide_z=np.zeros((2, 4), np.float32), partial_strokes=strokes[:6],
+             partial=np.minimum(lengths[:6], 4), empty=np.zeros_like(lengths[:6]))
     sketch_inputs = {"strokes": "strokes", "lengths": "lengths"}
     greedy = {"temperature": [0.0, "float32"], "seed": [0, "int64"]}
     requests = {
@@ -205,6 +206,9 @@ def served(gloc_bundle, tmp_path_factory):
         "sampled": ["sample", {"z": "z", "temperature": [0.8, "float32"],
                                "seed": [11, "int64"]}],
         "reconstruct": ["reconstruct", {**sketch_inputs, **greedy}],
+        "complete": ["complete", {"strokes": "partial_strokes", "lengths": "partial", **greedy}],
+        "bad_partial": ["complete", {"strokes": "partial_strokes", "lengths": "empty",
+                                     **greedy}],
         "bad_rank": ["serving_default", {"strokes": "rank2", "lengths": "lengths"}],
         "bad_length": ["serving_default", {"strokes": "strokes", "lengths": "long"}],
         "bad_nan": ["serving_default", {"strokes": "nan", "lengths": "lengths"}],
@@ -229,7 +233,7 @@ def served(gloc_bundle, tmp_path_factory):
                                    f"{cli_strokes};lengths=[1,1000]", cwd=work),
     }
 
-    model, _ = load_checkpoint_dir(str(work / "ckpt"))
+    model, model_hparams = load_checkpoint_dir(str(work / "ckpt"))
     sizes = BatchSizes(0, TINY["max_stroke_len"], TINY["max_strokes_num"], True)
     encoded = model.encode(pipeline_batch(sketches, sizes, SCALE), training=False)
     steps = TINY["max_seq_len"]
@@ -239,6 +243,10 @@ def served(gloc_bundle, tmp_path_factory):
     runs = {"greedy": greedy_sampler(z),
             "sampled": Sampler(model, steps, 0.8, jit_compile=False)(z, seed=11),
             "reconstruct": greedy_sampler(expected["encode/mu"])}
+    completed = SketchGloc(model, model_hparams).complete(
+        [sketch[:4] for sketch in sketches[:6]], temperature=0.0)
+    expected["complete/continuations"] = [sketch[min(len(source), 4):]
+                                          for sketch, source in zip(completed, sketches[:6])]
     for name, result in runs.items():
         expected[name + "/lengths"] = result.lengths
         expected[name + "/strokes"] = np.stack(
@@ -259,7 +267,8 @@ def test_export_layout(served):
     assert sorted(os.listdir(os.path.dirname(path))) == ["1"]
     info = json.loads(open(os.path.join(path, export.INFO_FILE)).read())
     assert info["z_size"] == 3 and info["normalizing_scale_factor"] == pytest.approx(SCALE)
-    assert served["report"]["signatures"] == ["reconstruct", "sample", "serving_default"]
+    assert served["report"]["signatures"] == ["complete", "reconstruct", "sample",
+                                              "serving_default"]
 
 
 @pytest.mark.slow
@@ -272,12 +281,19 @@ def test_client_outputs_match_the_project(served):
         np.testing.assert_allclose(results[name + "/strokes"], expected[name + "/strokes"],
                                    atol=1e-3, err_msg=name)
     assert len(set(results["sampled/lengths"].tolist())) > 1
+    for index, continuation in enumerate(expected["complete/continuations"]):
+        length = results["complete/lengths"][index]
+        assert length == len(continuation)
+        np.testing.assert_allclose(results["complete/strokes"][index, :length], continuation,
+                                   atol=1e-3)
 
 
 @pytest.mark.slow
 def test_bad_requests_are_named(served):
     errors = served["report"]["errors"]
-    assert sorted(errors) == ["bad_length", "bad_nan", "bad_rank", "bad_temperature", "bad_z"]
+    assert sorted(errors) == ["bad_length", "bad_nan", "bad_partial", "bad_rank",
+                              "bad_temperature", "bad_z"]
+    assert "lengths must be >= 1 to complete a sketch" in errors["bad_partial"]
     assert "strokes must be a rank-3 [B, P, 3]" in errors["bad_rank"]
     assert "lengths must not exceed P" in errors["bad_length"]
     assert "NaN or infinite" in errors["bad_nan"]

@@ -1,7 +1,7 @@
 """The package layering of docs/architecture.md, checked on the source: who may import whom.
 
 * `sketch_common` imports neither model package nor `flags`;
-* `sketchgloc_tf2` and `bert_tf2` never import each other;
+* `sketchgloc_tf2` and `bert_tf2` never import each other, nor the demo (`sketch_demo`);
 * no library module imports `flags` (the command-line layer), except a package's `__main__.py`
   and a module's `if __name__ == "__main__":` block, which are entry points;
 * no test module imports another test module (shared code lives in `tests/helpers/`).
@@ -14,11 +14,12 @@ import pytest
 
 from helpers.paths import REPO_ROOT as ROOT
 
-LIBRARIES = ("sketch_common", "sketchgloc_tf2", "bert_tf2")
+LIBRARIES = ("sketch_common", "sketchgloc_tf2", "bert_tf2", "sketch_demo")
 FORBIDDEN = {
-    "sketch_common": {"sketchgloc_tf2", "bert_tf2", "flags"},
-    "sketchgloc_tf2": {"bert_tf2", "flags"},
-    "bert_tf2": {"sketchgloc_tf2", "flags"},
+    "sketch_common": {"sketchgloc_tf2", "bert_tf2", "flags", "sketch_demo"},
+    "sketch_demo": {"flags"},
+    "sketchgloc_tf2": {"bert_tf2", "flags", "sketch_demo"},
+    "bert_tf2": {"sketchgloc_tf2", "flags", "sketch_demo"},
 }
 
 
