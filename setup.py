@@ -32,7 +32,8 @@ CONSOLE_SCRIPTS = [
 
 def _requirements():
     lines = (HERE / "requirements.txt").read_text().splitlines()
-    return [line for line in lines if line and not line.startswith(("#", "pytest"))]
+    return [line for line in lines
+            if line and not line.startswith(("#", "pytest", "selenium"))]  # test-only
 
 
 setuptools.setup(
@@ -54,7 +55,7 @@ setuptools.setup(
     install_requires=_requirements(),
     extras_require={
         "torch": ["torch>=2.1"],
-        "test": ["pytest>=8.0", "pytest-xdist>=3.5"],
+        "test": ["pytest>=8.0", "pytest-xdist>=3.5", "selenium>=4.20,<5"],
     },
     license="Apache-2.0",
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
