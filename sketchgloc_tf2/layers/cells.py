@@ -60,11 +60,10 @@ def layer_norm_blocks(values, num_blocks, gamma, beta):
     """
     width = values.shape[-1]
     blocks = tf.reshape(values, [-1, num_blocks, width // num_blocks])
-    moments = tf.reduce_mean(tf.stack([blocks, tf.square(blocks)]), axis=3, keepdims=True)
-    mean = moments[0]
-    variance = tf.maximum(moments[1] - tf.square(mean), 0.0)
-    normalised = tf.reshape((blocks - mean) * tf.math.rsqrt(variance + LAYER_NORM_EPSILON),
-                            [-1, width])
+    mean = tf.reduce_mean(blocks, axis=2, keepdims=True)
+    centred = blocks - mean
+    variance = tf.reduce_mean(tf.square(centred), axis=2, keepdims=True)
+    normalised = tf.reshape(centred * tf.math.rsqrt(variance + LAYER_NORM_EPSILON), [-1, width])
     return gamma * normalised + beta
 
 
