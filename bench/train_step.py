@@ -7,7 +7,8 @@ upstream's measured sizes (T=250, L=64, N=25). Upstream at T=250, L=64, N=25: 11
 (B=100) and 2.66 s / 4.3 GB (B=16) per step on a 2-core machine.
 
 The measuring process applies `sketch_common.cpu_runtime.tune()` as `train.py` does
-(`--untuned_runtime` measures without it). Each line reports the analytic GFLOP of the step
+(`--untuned_runtime` measures without it). Each line reports the process CPU time per step
+(`cpu_s`, median), the analytic GFLOP of the step
 (`flops.sketchgloc_train_step_flops` with the node counts of the timed batches) and its
 fraction of the same-process matmul rate.
 
@@ -82,11 +83,12 @@ def measure(data_dir, batch_size, sizes, runs, tune_cpu_runtime, spec="", code="
         start = time.perf_counter()
         float(trainer.train_step(batches[0]))
         compile_s = time.perf_counter() - start
-        times = []
+        times, cpu_times = [], []
         for batch in batches[1:]:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             float(trainer.train_step(batch))
             times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
     upstream_s, upstream_mb = UPSTREAM.get(batch_size, (None, None))
     config = {"enc_model": completed.enc_model, "enc_rnn_size": completed.enc_rnn_size,
               "dec_model": completed.dec_model, "dec_rnn_size": completed.dec_rnn_size,
@@ -106,7 +108,8 @@ def measure(data_dir, batch_size, sizes, runs, tune_cpu_runtime, spec="", code="
             node_steps=int(np.minimum(batch["input_stroke_len"], completed.max_stroke_len).sum()),
             nodes=int(np.sum(batch["input_strokes_num"])))
         for batch in batches[1:]) / 1e9
-    extra = {"compile_s": round(compile_s, 2)}
+    extra = {"compile_s": round(compile_s, 2),
+             "cpu_s": round(statistics.median(cpu_times), 6)}
     if tuple(sizes or ()) == UPSTREAM_SIZES and upstream_s and not spec:
         extra.update(upstream_s=upstream_s, upstream_peak_rss_mb=upstream_mb,
                      speedup=round(upstream_s / float(np.median(times)), 2))
@@ -140,20 +143,24 @@ def run_one(args, batch_size, sizes, code_dir, code):
 
 def compare(args, batch_size, sizes):
     """Alternates the worktree's code and `args.compare_ref`'s for `args.rounds` rounds and
-    prints the ratio of the medians of all their timed steps' medians."""
+    prints the ratios of the medians over the rounds of each run's median wall time and
+    median process CPU time (`cpu_s`, less sensitive to other processes on a shared machine)."""
     with tempfile.TemporaryDirectory() as ref_dir:
         export_commit(args.compare_ref, ref_dir)
         records = {args.compare_ref: [], "worktree": []}
         for _ in range(args.rounds):
             for code, code_dir in ((args.compare_ref, ref_dir), ("worktree", REPO)):
                 records[code].append(run_one(args, batch_size, sizes, code_dir, code))
-    ref_s = statistics.median(r["median_s"] for r in records[args.compare_ref])
-    new_s = statistics.median(r["median_s"] for r in records["worktree"])
+    ref_s, new_s, ref_cpu_s, new_cpu_s = (
+        statistics.median(record[key] for record in records[code])
+        for key in ("median_s", "cpu_s") for code in (args.compare_ref, "worktree"))
     print(json.dumps({
         "bench": "sketchgloc_train_step_compare", "config": records["worktree"][0]["config"],
         "batch": records["worktree"][0]["batch"], "ref": args.compare_ref,
         "ref_median_s": round(ref_s, 6), "new_median_s": round(new_s, 6),
-        "speedup": round(ref_s / new_s, 2), "rounds": args.rounds,
+        "speedup": round(ref_s / new_s, 2), "ref_cpu_s": round(ref_cpu_s, 6),
+        "new_cpu_s": round(new_cpu_s, 6), "cpu_speedup": round(ref_cpu_s / new_cpu_s, 2),
+        "rounds": args.rounds,
         "load_average": load_average()}), flush=True)
 
 
