@@ -317,11 +317,11 @@ def _fused_recurrences(cells, sequences, initial_states, lengths, dropout_seeds,
                     products = {name: tf.gather(stored, step)
                                 for name, stored in zip(kernel_names[k], stored_products[k])}
                     small = small_sources(k)
-                    step_weights = dict(weights[k], **dict(zip(small_names[k], small)))
+                    row_weights = dict(weights[k], **dict(zip(small_names[k], small)))
                     with tf.GradientTape(persistent=True) as tape:
                         tape.watch([x, state, *products.values(), *small])
                         output, new_state = cell.pointwise_step(
-                            x, products, state, _step_seed(dropout_seeds[k], step), step_weights)
+                            x, products, state, _step_seed(dropout_seeds[k], step), row_weights)
                         new_state = _masked(new_state, state, step, lengths)
                         matmul_inputs = cell.matmul_inputs(state)
                     targets, seeds = [new_state], [d_states[k]]
