@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from common import REPO
+from flops import bert_forward_flops, bert_train_step_flops
 
 DEFAULT_CONFIG = os.path.join(REPO, "bert_tf2", "configs", "sketch_transformer.yml")
 
@@ -40,6 +41,36 @@ def describe(config):
     described.update(num_layers=len(config["layers_setting"]),
                      layer=config["layers_setting"][0])
     return described
+
+
+def analytic_gflop(config, batch, training, rows=None):
+    """GFLOP of one forward pass (or training step) of `batch` sketches (`flops.py`).
+
+    Args:
+        config: the benchmark config.
+        batch: B (triplet members are counted when `sketchretrieval` is a task).
+        training: count a training step (3 x the forward pass).
+        rows: rows computed per sketch including special tokens (default: all of them).
+    """
+    from bert_tf2.heads import num_prefix_tokens
+
+    tasks = list(config["task_types"])
+    prefix = num_prefix_tokens(tasks)
+    rows = config["max_length"] + prefix if rows is None else rows
+    hidden = config["layers_setting"][0][1]
+    heads = []
+    for task, reads, hidden_widths, output in (
+            ("maskrec", rows - prefix, "rec_layers_setting", "input_dim"),
+            ("sketchclsinput", 1, "cls_layers_setting", "cls_dim"),
+            ("sketchretrieval", 1, "rel_layers_setting", "rel_feat_dim")):
+        if task in tasks:
+            heads.append((reads, [hidden] + list(config[hidden_widths]) + [config[output]]))
+    count = bert_train_step_flops if training else bert_forward_flops
+    members = 3 if "sketchretrieval" in tasks else 1
+    return count(layers_setting=config["layers_setting"],
+                 embed_layers_setting=config["embed_layers_setting"],
+                 input_dim=config["input_dim"], rows=rows, batch=batch * members,
+                 head_rows_and_widths=heads) / 1e9
 
 
 def quickdraw_lengths(data_dir):

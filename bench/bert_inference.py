@@ -3,7 +3,8 @@
 Default: the published configuration (ALBERT 8 x [12, 768, 3072], max_length 250, maskrec head),
 batch 32, every one of the 250 rows computed as upstream does. Upstream (PyTorch, CPU) needs about
 5.5 s per batch of 32 (5.76 sketches/s). `--xla` compiles the forward pass with XLA. Reported next
-to the wall time: `cpu_s` (process CPU time) and the 1-minute load average.
+to the wall time: `cpu_s` (process CPU time), the 1-minute load average, the analytic GFLOP and
+its fraction of the same-process matmul rate.
 
 `--trim_padding` instead draws the sketch lengths from the real drawings (`--data_dir`, default
 the shared QuickDraw folder) and runs `bert_tf2.inference.TrimmedPredictor`, which computes only
@@ -22,8 +23,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bert_common import (benchmark_parser, describe, load_benchmark_config,  # noqa: E402
-                         median_cpu_s, quickdraw_lengths, synthetic_batch, timed_with_cpu)
+from bert_common import (analytic_gflop, benchmark_parser, describe,  # noqa: E402
+                         load_benchmark_config, median_cpu_s, quickdraw_lengths,
+                         synthetic_batch, timed_with_cpu)
 from common import SHARED_DATA, emit, time_runs  # noqa: E402
 
 
@@ -75,8 +77,8 @@ def main(argv=None):
     times = time_runs(run, runs=args.runs, warmup=1)
     members = 3 if "sketchretrieval" in config["task_types"] else 1
     emit("bert_inference", measured, args.batch, times, items_per_call=args.batch * members,
-         compile_s=round(compile_s, 3), cpu_s=median_cpu_s(run, args.runs),
-         load_avg_1m=round(os.getloadavg()[0], 2))
+         gflop=analytic_gflop(config, args.batch, training=False, rows=measured.get("rows")),
+         compile_s=round(compile_s, 3), cpu_s=median_cpu_s(run, args.runs))
 
 
 if __name__ == "__main__":

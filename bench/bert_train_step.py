@@ -3,8 +3,8 @@
 Default: the published configuration (ALBERT 8 x [12, 768, 3072], max_length 250, maskrec),
 batch 8, PyTorch-style Adam (`TorchAdam`), the whole step one `tf.function` (`--xla` compiles it
 with XLA). Upstream (PyTorch, CPU) needs about 5.12 s per maskrec step at batch 8. Reported next
-to the wall time: `cpu_s` (process CPU time) and the 1-minute load average, since the machine
-may be shared.
+to the wall time: `cpu_s` (process CPU time), the 1-minute load average (the machine may be
+shared), the analytic GFLOP of the step and its fraction of the same-process matmul rate.
 
 Run: `python bench/bert_train_step.py [--config FILE.yml] [--batch 8] [--runs 5] [--xla]
 [--dtype_policy mixed_bfloat16] [--key=value ...]` (`--key=value` flags override config keys).
@@ -17,8 +17,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bert_common import (benchmark_parser, describe, load_benchmark_config,  # noqa: E402
-                         median_cpu_s, synthetic_batch, timed_with_cpu)
+from bert_common import (analytic_gflop, benchmark_parser, describe,  # noqa: E402
+                         load_benchmark_config, median_cpu_s, synthetic_batch, timed_with_cpu)
 from common import emit, time_runs  # noqa: E402
 
 
@@ -57,8 +57,8 @@ def main(argv=None):
     measured = describe(config) | {"xla": args.xla, "dtype_policy": args.dtype_policy,
                                    "optimizer": "TorchAdam"}
     emit("bert_train_step", measured, args.batch, times, items_per_call=args.batch,
-         compile_s=round(compile_s, 3), cpu_s=median_cpu_s(run, args.runs),
-         load_avg_1m=round(os.getloadavg()[0], 2))
+         gflop=analytic_gflop(config, args.batch, training=True),
+         compile_s=round(compile_s, 3), cpu_s=median_cpu_s(run, args.runs))
 
 
 if __name__ == "__main__":

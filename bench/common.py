@@ -1,5 +1,7 @@
-"""Shared helpers of the benchmarks: timing, peak memory and the DESIGN.md JSON line."""
+"""Shared helpers of the benchmarks: timing, peak memory, the same-process matmul rate and the
+DESIGN.md JSON line with its rate fields."""
 
+import functools
 import json
 import os
 import resource
@@ -16,6 +18,33 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def load_average() -> float:
+    """The 1-minute load average of the machine (processes running or waiting for a core)."""
+    return round(os.getloadavg()[0], 2)
+
+
+@functools.lru_cache(maxsize=None)
+def matmul_peak_gflop_per_s(size: int = 2048, runs: int = 7) -> float:
+    """The best rate of a plain float32 `tf.matmul` of two `[size, size]` matrices, GFLOP/s.
+
+    Measured once per process (cached), with the process's own thread settings, so that
+    `fraction_of_peak` compares a workload against what TensorFlow's matmul reaches on the same
+    machine at the same time. Best of `runs` after one warm-up call.
+    """
+    import tensorflow as tf
+
+    generator = tf.random.Generator.from_seed(0)
+    left = generator.normal([size, size])
+    right = generator.normal([size, size])
+    tf.matmul(left, right).numpy()
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        tf.matmul(left, right).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * size ** 3 / best / 1e9
+
+
 def time_runs(function, runs: int = 7, warmup: int = 2) -> list:
     """Calls `function` `warmup` times, then returns the wall time of each of `runs` calls (s)."""
     for _ in range(warmup):
@@ -29,8 +58,12 @@ def time_runs(function, runs: int = 7, warmup: int = 2) -> list:
 
 
 def emit(bench: str, config: dict, batch: int, seconds_per_item_batch: list,
-         items_per_call: int = 1, **extra) -> dict:
+         items_per_call: int = 1, gflop: float = None, **extra) -> dict:
     """Prints and returns one measurement.
+
+    Besides the DESIGN.md keys, the line holds `load_average` (1 minute, read after the runs),
+    `peak_gflop_per_s` (`matmul_peak_gflop_per_s`, measured after the runs) and, when `gflop`
+    is given, `gflop`, `gflop_per_s` (at the median time) and `fraction_of_peak`.
 
     Args:
         bench: benchmark name.
@@ -38,19 +71,28 @@ def emit(bench: str, config: dict, batch: int, seconds_per_item_batch: list,
         batch: batch size B.
         seconds_per_item_batch: per-run wall times of one call (s).
         items_per_call: sketches processed per call (for `items_per_s`).
+        gflop: analytic GFLOP of one call (`flops.py`), or None.
         **extra: more fields (e.g. `compile_s`).
     """
     median = statistics.median(seconds_per_item_batch)
+    rss_mb = peak_rss_mb()
+    load = load_average()
+    peak = matmul_peak_gflop_per_s()
     record = {
         "bench": bench,
         "config": config,
         "batch": batch,
         "median_s": round(median, 6),
         "items_per_s": round(items_per_call / median, 2),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": round(rss_mb, 1),
         "cores": os.cpu_count(),
         "runs": len(seconds_per_item_batch),
+        "load_average": load,
+        "peak_gflop_per_s": round(peak, 1),
     }
+    if gflop is not None:
+        record.update(gflop=round(gflop, 3), gflop_per_s=round(gflop / median, 2),
+                      fraction_of_peak=round(gflop / median / peak, 3))
     record.update(extra)
     print(json.dumps(record), flush=True)
     return record

@@ -12,7 +12,9 @@ Prints one JSON line per measurement (DESIGN.md), all stochastic (temperature 0.
 
 `compile_s` is the first call (tracing and XLA compilation). With random weights sketches end
 after a few steps (`mean_sketch_len`), so the last two figures flatter a trained model;
-`full_length` does not depend on the weights.
+`full_length` does not depend on the weights. `full_length` also reports its analytic GFLOP
+(`flops.sketchgloc_sampling_flops`) and fraction of the same-process matmul rate (the other two
+modes run a data-dependent number of steps).
 """
 
 import argparse
@@ -26,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 from common import emit, time_runs  # noqa: E402
+from flops import sketchgloc_sampling_flops  # noqa: E402
 from sketchgloc_tf2.hparams import HParams  # noqa: E402
 from sketchgloc_tf2.model import SketchGlocModel  # noqa: E402
 from sketchgloc_tf2.sampling import Sampler  # noqa: E402
@@ -55,7 +58,11 @@ def main(argv=None):
         result = sampler(z, seed=0)
         compile_s = time.perf_counter() - start
         times = time_runs(lambda: sampler(z, seed=next(seeds)), runs=args.runs, warmup=1)
+        gflop = None if stop else sketchgloc_sampling_flops(
+            "hyper", args.dec_rnn_size, args.z_size, hparams.num_mixture_components,
+            args.batch, args.max_seq_len) / 1e9
         emit("sampling", dict(config, mode=mode), args.batch, times, items_per_call=args.batch,
+             gflop=gflop,
              compile_s=round(compile_s, 3),
              mean_sketch_len=round(float(np.mean(result.lengths)), 1))
     codes = np.random.default_rng(1).standard_normal((args.codes, args.z_size)).astype(np.float32)

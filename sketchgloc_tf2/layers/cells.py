@@ -239,6 +239,7 @@ class LayerNormLSTMCell(_RecurrentCell):
         return dict(self.layer_norm_weights(params), W_hh=params["W_hh"])
 
     MATMUL_KERNELS = ("W_hh",)
+    ELEMENTWISE_WEIGHTS = ("ln_all_gamma", "ln_all_beta", "ln_c_gamma", "ln_c_beta")
 
     def matmul_inputs(self, state):
         """`{"W_hh": h}` from the state `[h, c]`."""
@@ -355,12 +356,16 @@ class HyperLSTMCell(LayerNormLSTMCell):
         """Loop-invariant tensors of one step, fused for few large matmuls.
 
         `h_kernel [H, 4Hh + 4H]` = `[W_xh_hyper[input_dim:], W_hh]` (both products of h);
-        `z_kernel [Hh, 12E]` = the eight zw kernels then the four zb kernels side by side;
-        plus the hyper sub-cell's tensors under `hyper/...` and this cell's layer norms.
+        `z_kernel [Hh, 12E]` = the eight zw kernels then the four zb kernels side by side, and
+        `z_bias [12E]` their offsets (the zw biases, zeros for zb), so one matmul gives all
+        twelve hyper embeddings; `norm_kernel [12, E, H]` = the eight alpha then the four beta
+        kernels, for one batched product; plus the hyper sub-cell's tensors under `hyper/...`
+        and this cell's layer norms.
         """
         params = params or self.parameters()
         sub = self.sub_parameters(params)
         z_kernels = tf.concat([params["hyper_zw_kernel"], params["hyper_zb_kernel"]], axis=0)
+        zb_width = len(HYPER_BIAS_BLOCKS) * self.hyper_embedding_size
         weights = dict(self.layer_norm_weights(params))
         weights.update({f"hyper/{name}": value
                         for name, value in self.layer_norm_weights(sub).items()})
@@ -368,14 +373,17 @@ class HyperLSTMCell(LayerNormLSTMCell):
             h_kernel=tf.concat([sub["W_xh"][self.input_dim:], params["W_hh"]], axis=1),
             hyper_W_hh=sub["W_hh"],
             z_kernel=tf.reshape(tf.transpose(z_kernels, [1, 0, 2]), [self.hyper_num_units, -1]),
-            zw_bias=tf.reshape(params["hyper_zw_bias"], [-1]),
-            alpha_kernel=params["hyper_alpha_kernel"],
-            beta_kernel=params["hyper_beta_kernel"],
+            z_bias=tf.concat([tf.reshape(params["hyper_zw_bias"], [-1]),
+                              tf.zeros([zb_width], params["hyper_zw_bias"].dtype)], axis=0),
+            norm_kernel=tf.concat([params["hyper_alpha_kernel"], params["hyper_beta_kernel"]],
+                                  axis=0),
             bias=tf.reshape(params["bias"], [4, self.units]),
         )
         return weights
 
     MATMUL_KERNELS = ("h_kernel", "hyper_W_hh")
+    ELEMENTWISE_WEIGHTS = LayerNormLSTMCell.ELEMENTWISE_WEIGHTS + tuple(
+        f"hyper/{name}" for name in LayerNormLSTMCell.ELEMENTWISE_WEIGHTS) + ("z_bias", "bias")
 
     def matmul_inputs(self, state):
         """`{"h_kernel": h, "hyper_W_hh": h_hyp}` from the state `[h, h_hyp, c, c_hyp]`."""
@@ -397,14 +405,12 @@ class HyperLSTMCell(LayerNormLSTMCell):
         new_h_hyp, new_c_hyp = self.hyper_cell.update_from_preactivation(
             hyper_pre, c_hyp, sub_weights)
 
-        zw, zb = tf.split(tf.matmul(new_h_hyp, weights["z_kernel"]),
-                          [blocks * embed, bias_blocks * embed], axis=1)
-        zw = tf.reshape(zw + weights["zw_bias"], [-1, blocks, embed])
-        zb = tf.reshape(zb, [-1, bias_blocks, embed])
-        alpha = tf.einsum("bne,neu->bnu", zw, weights["alpha_kernel"])
-        beta = tf.einsum("bne,neu->bnu", zb, weights["beta_kernel"])
-        x_blocks = tf.reshape(x_part, [-1, 4, units]) * alpha[:, :4]
-        h_blocks = tf.reshape(hh, [-1, 4, units]) * alpha[:, 4:] + beta
+        embeddings = tf.reshape(
+            tf.matmul(new_h_hyp, weights["z_kernel"]) + weights["z_bias"],
+            [-1, blocks + bias_blocks, embed])
+        scales = tf.einsum("bne,neu->bnu", embeddings, weights["norm_kernel"])
+        x_blocks = tf.reshape(x_part, [-1, 4, units]) * scales[:, :4]
+        h_blocks = tf.reshape(hh, [-1, 4, units]) * scales[:, 4:blocks] + scales[:, blocks:]
         gates = x_blocks + h_blocks + weights["bias"]
         new_h, new_c = self.update_from_preactivation(
             tf.reshape(gates, [-1, 4 * units]), c, weights, dropout_seed

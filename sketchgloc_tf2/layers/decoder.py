@@ -152,7 +152,8 @@ class Decoder(keras.layers.Layer):
         (final_state,), (cell_outputs,) = run_recurrences(
             [self.cell], [sequence], [initial_state], lengths=lengths,
             dropout_seeds=[self.cell.dropout_seed(training)], return_outputs=True,
-            params=[params], fused_gradient=bool(training), input_projections=[projection])
+            params=[params], fused_gradient=bool(training), input_projections=[projection],
+            input_gradients=False)
         cell_outputs = tf.reshape(tf.transpose(cell_outputs, [1, 0, 2]), [-1, self.units])
         if training and self.use_output_dropout:
             cell_outputs = keras.random.dropout(

@@ -11,7 +11,10 @@ instead:
   (`cell.pointwise_step`, differentiated locally), and pushes the state gradient back through
   the recurrent kernels with one matmul by their transposes;
 * the gradients of the recurrent kernels are formed once, after the loop, as one large
-  `states^T @ d_products` matmul over all steps and rows, instead of one small matmul per step.
+  `states^T @ d_products` matmul over all steps and rows, instead of one small matmul per step;
+* the weights a cell uses only element-wise (`ELEMENTWISE_WEIGHTS`: layer-norm gains and
+  offsets, biases) are differentiated per row, `[B, ...]`, and summed over the rows once after
+  the loop, so no step reduces over the batch for them.
 
 The two gradients agree to float32 rounding; the fused one needs a fraction of the memory and
 time. Dropout masks are recomputed from the same counter-based seeds, so they match exactly.
@@ -47,9 +50,13 @@ class RecurrentCell(keras.layers.Layer, metaclass=abc.ABCMeta):
 
     Attributes:
         MATMUL_KERNELS: names of the `step_weights` entries multiplied by `matmul_inputs`.
+        ELEMENTWISE_WEIGHTS: names of the `step_weights` entries `pointwise_step` uses only in
+            element-wise operations, so that it gives the same result when each is given
+            broadcast to `[B, ...]` (one copy per row).
     """
 
     MATMUL_KERNELS = ()
+    ELEMENTWISE_WEIGHTS = ()
 
     @property
     @abc.abstractmethod
@@ -210,7 +217,7 @@ def _plain_recurrences(cells, inputs, initial_states, lengths, dropout_seeds, re
 
 
 def _fused_recurrences(cells, sequences, initial_states, lengths, dropout_seeds, return_outputs,
-                       stop, step_weights, projections):
+                       stop, step_weights, projections, input_gradients):
     """The loop with the hand-written backward pass (see the module docstring)."""
     num_cells = len(cells)
     weight_names = [sorted(weights) for weights in step_weights]
@@ -281,9 +288,22 @@ def _fused_recurrences(cells, sequences, initial_states, lengths, dropout_seeds,
             d_final = [tf.zeros_like(s) if d is None else d for d, s in zip(d_final, initial)]
             small_names = [[name for name in names if name not in kernel_names[k]]
                            for k, names in enumerate(weight_names)]
-            d_small = [[tf.zeros_like(weights[k][name]) for name in small_names[k]]
+            row_names = [set(cell.ELEMENTWISE_WEIGHTS) for cell in cells]
+
+            def small_sources(k):
+                """The small weights of cell k as the backward pass differentiates them: the
+                element-wise ones broadcast to one copy per row."""
+                rows = tf.shape(initial[k])[:1]
+                return [tf.broadcast_to(weights[k][name], tf.concat(
+                    [rows, tf.shape(weights[k][name])], axis=0))
+                        if name in row_names[k] else weights[k][name]
+                        for name in small_names[k]]
+
+            d_small = [[tf.zeros_like(value) for value in small_sources(k)]
                        for k in range(num_cells)]
-            d_inputs = [array(x.shape[1:]) for x in inputs]
+            written = [projection[k] is None or input_gradients for k in range(num_cells)]
+            d_inputs = [array(x.shape[1:], size=num_steps if written[k] else 0)
+                        for k, x in enumerate(inputs)]
             d_products = [[array(p.shape[1:]) for p in products] for products in stored_products]
             d_projections = [[] if pair is None else [tf.zeros_like(value) for value in pair]
                              for pair in projection]
@@ -296,11 +316,12 @@ def _fused_recurrences(cells, sequences, initial_states, lengths, dropout_seeds,
                     state = tf.gather(stored_states[k], step)
                     products = {name: tf.gather(stored, step)
                                 for name, stored in zip(kernel_names[k], stored_products[k])}
-                    small = [weights[k][name] for name in small_names[k]]
+                    small = small_sources(k)
+                    row_weights = dict(weights[k], **dict(zip(small_names[k], small)))
                     with tf.GradientTape(persistent=True) as tape:
                         tape.watch([x, state, *products.values(), *small])
                         output, new_state = cell.pointwise_step(
-                            x, products, state, _step_seed(dropout_seeds[k], step), weights[k])
+                            x, products, state, _step_seed(dropout_seeds[k], step), row_weights)
                         new_state = _masked(new_state, state, step, lengths)
                         matmul_inputs = cell.matmul_inputs(state)
                     targets, seeds = [new_state], [d_states[k]]
@@ -324,6 +345,7 @@ def _fused_recurrences(cells, sequences, initial_states, lengths, dropout_seeds,
                     new_d_small.append([a + b for a, b in zip(d_small[k], rest[len(products):])])
                     if projection[k] is None:
                         new_d_projections.append([])
+                        d_inputs[k] = d_inputs[k].write(step, d_x)
                     else:
                         kernel, _ = projection[k]
                         d_kernel, d_offset = d_projections[k]
@@ -331,8 +353,9 @@ def _fused_recurrences(cells, sequences, initial_states, lengths, dropout_seeds,
                             d_kernel + tf.matmul(tf.gather(inputs[k], step), d_x,
                                                  transpose_a=True),
                             d_offset + d_x])
-                        d_x = tf.matmul(d_x, kernel, transpose_b=True)
-                    d_inputs[k] = d_inputs[k].write(step, d_x)
+                        if input_gradients:
+                            d_inputs[k] = d_inputs[k].write(
+                                step, tf.matmul(d_x, kernel, transpose_b=True))
                     d_products[k] = [stored.write(step, d)
                                      for stored, d in zip(d_products[k], d_product)]
                 return (index + 1, new_d_states, new_d_small, new_d_projections, d_inputs,
@@ -346,14 +369,17 @@ def _fused_recurrences(cells, sequences, initial_states, lengths, dropout_seeds,
             for k, cell in enumerate(cells):
                 flat_states = tf.reshape(stored_states[k], [-1, initial[k].shape[-1]])
                 matmul_inputs = cell.matmul_inputs(flat_states)
-                by_name = dict(zip(small_names[k], d_small[k]))
+                by_name = {name: tf.reduce_sum(d, axis=0) if name in row_names[k] else d
+                           for name, d in zip(small_names[k], d_small[k])}
                 for name, stored in zip(kernel_names[k], d_products[k]):
                     d_product = stored.stack()
                     by_name[name] = tf.matmul(
                         matmul_inputs[name], tf.reshape(d_product, [-1, d_product.shape[-1]]),
                         transpose_a=True)
                 d_weights.extend(by_name[name] for name in weight_names[k])
-            return ([stored.stack() for stored in d_inputs] + list(d_initial) + d_weights
+            d_sequences = [stored.stack() if written[k] else tf.zeros_like(inputs[k])
+                           for k, stored in enumerate(d_inputs)]
+            return (d_sequences + list(d_initial) + d_weights
                     + [value for k in projected_cells for value in d_projections[k]])
 
         return list(final_states) + outputs, gradient
@@ -364,7 +390,7 @@ def _fused_recurrences(cells, sequences, initial_states, lengths, dropout_seeds,
 
 def run_recurrences(cells, inputs, initial_states, lengths=None, dropout_seeds=None,
                     return_outputs=False, active_steps=None, params=None, fused_gradient=False,
-                    input_projections=None):
+                    input_projections=None, input_gradients=True):
     """Runs independent recurrences side by side over time in one `tf.while_loop`.
 
     Args:
@@ -385,6 +411,9 @@ def run_recurrences(cells, inputs, initial_states, lengths=None, dropout_seeds=N
             [B, P_k])`: that cell's step input is then `inputs[k][t] @ kernel + offset`,
             computed inside the loop (saves materialising `[T, B, P_k]` when the input is
             narrow and a per-sequence part of it is constant, as the decoder's z).
+        input_gradients: False: the raw inputs of the cells with an `input_projections` entry
+            are data (stroke points) and get no gradient, which saves the fused backward pass
+            one matmul per step.
 
     Returns:
         `(final_states, outputs)`: list of `[B, S_k]`; list of time-major `[T, B, H_k]` (empty
@@ -394,8 +423,13 @@ def run_recurrences(cells, inputs, initial_states, lengths=None, dropout_seeds=N
     dropout_seeds = dropout_seeds or [None] * len(cells)
     params = params or [cell.parameters() for cell in cells]
     projections = input_projections or [None] * len(cells)
+    if not input_gradients:
+        inputs = [value if projection is None else tf.stop_gradient(value)
+                  for value, projection in zip(inputs, projections)]
     step_weights = [cell.step_weights(cell_params) for cell, cell_params in zip(cells, params)]
     stop = num_steps if active_steps is None else tf.minimum(active_steps, num_steps)
-    run = _fused_recurrences if fused_gradient else _plain_recurrences
-    return run(cells, inputs, initial_states, lengths, dropout_seeds, return_outputs, stop,
-               step_weights, projections)
+    arguments = (cells, inputs, initial_states, lengths, dropout_seeds, return_outputs, stop,
+                 step_weights, projections)
+    if fused_gradient:
+        return _fused_recurrences(*arguments, input_gradients)
+    return _plain_recurrences(*arguments)

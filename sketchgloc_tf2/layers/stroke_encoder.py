@@ -102,7 +102,7 @@ class StrokeEncoder(keras.layers.Layer):
         initial = [cell.get_initial_state(strokes.shape[0])[0] for cell in cells]
         states, _ = run_recurrences(cells, sequences, initial, lengths=lengths,
                                     dropout_seeds=seeds, active_steps=lengths[0], params=params,
-                                    input_projections=projections)
+                                    input_projections=projections, input_gradients=False)
         return states
 
     def call(self, strokes, lengths, training=None):
