@@ -21,12 +21,10 @@ import glob
 import os
 import time
 
-from absl import logging
-
 from bert_tf2.config import load_config
 from bert_tf2.errors import BertConfigError
 from sketch_common.build_record import BuildRecord
-from sketch_common.presets import QUICKDRAW_ATTRIBUTION
+from sketch_common.presets import QUICKDRAW_ATTRIBUTION, build_output_directory
 from sketch_common.tensorboard import event_seconds
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
@@ -82,13 +80,20 @@ class Build:
         self.data_dir = data_dir
         self.work_dir = work_dir
         self.memmap_dir = os.path.join(work_dir, MEMMAP_FOLDER)
+        self._configs = {}
 
     def data_overrides(self) -> list:
         return [f"--sum_path={os.path.join(self.memmap_dir, 'memmap_sum.txt')}",
                 f"--offset_path={os.path.join(self.memmap_dir, 'offsets.npz')}"]
 
+    def recipe_config(self, name: str):
+        """The `Config` of preset `name`'s YAML recipe (read once per build)."""
+        if name not in self._configs:
+            self._configs[name] = load_config(os.path.join(CONFIG_DIR, RECIPES[name].config))
+        return self._configs[name]
+
     def run_dir(self, name: str) -> str:
-        config = load_config(os.path.join(CONFIG_DIR, RECIPES[name].config))
+        config = self.recipe_config(name)
         return os.path.join(self.work_dir, config.trainer, config.log_dir)
 
     def memmaps(self) -> dict:
@@ -139,8 +144,6 @@ class Build:
             steps.append(("parent", lambda: self.build(recipe.parent)))
         steps += [("train", lambda: self.train(name)), ("test", lambda: self.test(name))]
         for step, run in steps:
-            if not record.done(step):
-                logging.info("preset %s: %s", name, step)
             record.run(step, run)
         results = record.steps
         metadata = {
@@ -160,9 +163,9 @@ class Build:
             from bert_tf2.task import SketchBert
 
             task = SketchBert.from_checkpoint(os.path.join(self.run_dir(name), "best"))
-            recipe_config = load_config(os.path.join(CONFIG_DIR, recipe.config))
+            recipe_values = self.recipe_config(name).to_dict()
             for key in RUN_KEYS:  # the recipe's values, not this machine's paths
-                task.config[key] = recipe_config.to_dict()[key]
+                task.config[key] = recipe_values[key]
             task.save_to_preset(output_dir, metadata)
         return metadata
 
@@ -184,12 +187,8 @@ def build_preset(name: str, data_dir: str, work_dir: str = "runs/presets", outpu
     Raises:
         BertConfigError: an unknown name, or an existing `output_dir` without `overwrite`.
     """
-    if name not in RECIPES:
-        raise BertConfigError(f"no recipe for preset {name!r}; known: {', '.join(RECIPES)}")
-    output_dir = output_dir or os.path.join(work_dir, f"{name}_preset")
-    if os.path.exists(output_dir) and not overwrite:
-        raise BertConfigError(f"{output_dir} exists; pass --overwrite to replace it")
-    os.makedirs(work_dir, exist_ok=True)
+    output_dir = build_output_directory(name, RECIPES, work_dir, output_dir, overwrite,
+                                        BertConfigError)
     return Build(data_dir, work_dir).build(name, output_dir)
 
 

@@ -12,35 +12,15 @@ resumes from WORK_DIR. Presets: sketch_bert_qd336_small, sketch_bert_qd336_small
 To replace the shipped files: --output_dir bert_tf2/preset_files/NAME --overwrite.
 """
 
-import json
-import sys
-
-from flags.parsing import parse_or_status, preset_build_parser
+from flags import preset_build
 
 
 def main(argv=None) -> int:
     """Parses `argv` (default `sys.argv[1:]`), builds the preset; returns the exit status."""
-    parser = preset_build_parser("python -m bert_tf2.preset_builder",
-                                 __doc__.split("\n\n", 2)[2])
-    args, status = parse_or_status(parser, sys.argv[1:] if argv is None else argv)
-    if args is None:
-        return status
-    from absl import logging
-
-    from bert_tf2.preset_builder import build_preset
-
-    logging.set_verbosity(logging.INFO)
-    metadata = build_preset(args.name, args.data_dir, args.work_dir, args.output_dir,
-                            args.overwrite)
-    print(json.dumps(metadata, indent=1))
-    return 0
+    return preset_build.main(argv, "python -m bert_tf2.preset_builder",
+                             __doc__.split("\n\n", 2)[2], "bert_tf2.preset_builder")
 
 
 def run() -> None:
     """Console-script entry point."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from sketch_common.errors import run_tool
-
-    run_tool(main)
+    preset_build.run(main)

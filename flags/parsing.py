@@ -41,21 +41,3 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
-
-
-def preset_build_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    """The command line of the preset builders (`python -m <package>.preset_builder NAME ...`)."""
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", help="the registered preset to rebuild")
-    parser.add_argument("--data_dir", default="../shared/data/quickdraw",
-                        help="folder of the <category>.npz drawings (default "
-                             "../shared/data/quickdraw)")
-    parser.add_argument("--work_dir", default="runs/presets",
-                        help="folder of the training runs, evaluation outputs and build records "
-                             "(default runs/presets); an interrupted build resumes from it")
-    parser.add_argument("--output_dir",
-                        help="the preset directory to write (default WORK_DIR/NAME_preset)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing --output_dir")
-    return parser

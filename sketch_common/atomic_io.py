@@ -8,6 +8,7 @@ recognisable. New files get the usual mode (0666 less the umask, 0644 by default
 
 import contextlib
 import os
+import shutil
 import tempfile
 
 TEMPORARY_PREFIX = ".tmp_"
@@ -60,3 +61,32 @@ def write_bytes(path: str, data: bytes) -> None:
     with atomic_path(path) as temporary:
         with open(temporary, "wb") as stream:
             stream.write(data)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str):
+    """Yields a staging folder next to `path`; on success it replaces `path` as a whole.
+
+    On an exception the staging folder is removed and `path` is left as it was. Between the
+    removal of the old folder and the rename of the new one a kill leaves the staging folder
+    (`.tmp_<name>.<random>`) complete, never a half-written `path`.
+
+    Args:
+        path: the folder to write.
+
+    Yields:
+        The staging folder to fill.
+    """
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    staging = tempfile.mkdtemp(dir=os.path.dirname(path),
+                               prefix=f"{TEMPORARY_PREFIX}{os.path.basename(path)}.")
+    try:
+        os.chmod(staging, _default_mode() | 0o111)  # a folder: searchable
+        yield staging
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -4,6 +4,8 @@ job resumes after its last finished step."""
 import json
 import os
 
+from absl import logging
+
 from sketch_common.atomic_io import write_text
 from sketch_common.errors import ConfigError
 
@@ -32,14 +34,11 @@ class BuildRecord:
                 raise ConfigError(f"{path}: not a build record (expected a JSON object); "
                                   "delete it to redo the steps it recorded")
 
-    def done(self, step: str) -> bool:
-        """Whether `step` finished in this or an earlier run."""
-        return step in self.steps
-
     def run(self, step: str, function) -> dict:
         """`function()`'s result for `step`: recorded if the step finished before, else computed
         and recorded."""
         if step not in self.steps:
+            logging.info("%s: running step %s", self.path, step)
             self.steps[step] = function()
             write_text(self.path, json.dumps(self.steps, indent=1) + "\n")
         return self.steps[step]

@@ -55,6 +55,31 @@ def registry(root: str, names) -> dict:
         os.path.join(root, name)) else {} for name in names}
 
 
+def build_output_directory(name: str, recipes: dict, work_dir: str, output_dir, overwrite: bool,
+                           error_type=UserError) -> str:
+    """Checks a preset build request before any work; returns the preset directory to write.
+
+    Args:
+        name: the preset to build.
+        recipes: the package's recipes (name -> recipe).
+        work_dir: the build's work folder (created).
+        output_dir: the requested preset directory, or None for `WORK_DIR/<name>_preset`.
+        overwrite: an existing `output_dir` may be replaced.
+        error_type: the exception type raised (the package's configuration error).
+
+    Raises:
+        error_type: an unknown name (the known ones are listed), or an existing `output_dir`
+            without `overwrite`.
+    """
+    if name not in recipes:
+        raise error_type(f"no recipe for preset {name!r}; known: {', '.join(recipes)}")
+    output_dir = output_dir or os.path.join(work_dir, f"{name}_preset")
+    if os.path.exists(output_dir) and not overwrite:
+        raise error_type(f"{output_dir} exists; pass --overwrite to replace it")
+    os.makedirs(work_dir, exist_ok=True)
+    return output_dir
+
+
 def metadata_writer(metadata: dict):
     """A `callable(path)` writing `metadata` as `preset.json` there (for checkpoint writers that
     take extra files, so the preset is written together with the checkpoint)."""

@@ -18,13 +18,11 @@ killed build resumes where it stopped. `docs/presets.md` lists the measured numb
 
 import dataclasses
 import os
-import shutil
 import time
 
-from absl import logging
-
+from sketch_common.atomic_io import atomic_directory
 from sketch_common.build_record import BuildRecord
-from sketch_common.presets import QUICKDRAW_ATTRIBUTION
+from sketch_common.presets import QUICKDRAW_ATTRIBUTION, build_output_directory
 from sketch_common.tensorboard import event_seconds
 from sketchgloc_tf2 import hparams as hparams_lib
 from sketchgloc_tf2.errors import SketchConfigError
@@ -49,6 +47,11 @@ class PresetRecipe:
     sample_size: int
     re_scale: float
     recognizer_epochs: int = 10
+
+    @property
+    def categories(self) -> list:
+        """The categories of `hparams`, in label order."""
+        return list(hparams_lib.parse_hparams(self.hparams)["categories"])
 
 
 RECIPES = {
@@ -89,13 +92,10 @@ def _sample(recipe, data_dir, run_dir, sample_dir) -> dict:
     start = time.time()
     model, hparams = load_sampling_model(run_dir)
     data = prepare_data(data_dir, hparams, keep_sizes=True)
-    partial = sample_dir + ".partial"
-    shutil.rmtree(partial, ignore_errors=True)
     options = SampleFolderOptions(sample_size=recipe.sample_size, re_scale=recipe.re_scale,
                                   seed=0, write_svg=False)
-    written = generate_sample_folder(model, data.hparams, data.test, partial, options)
-    shutil.rmtree(sample_dir, ignore_errors=True)
-    os.replace(partial, sample_dir)
+    with atomic_directory(sample_dir) as staging:
+        written = generate_sample_folder(model, data.hparams, data.test, staging, options)
     return {"sketches": int(sum(written.values())), "seconds": round(time.time() - start, 1)}
 
 
@@ -110,12 +110,13 @@ def _retrieval(run_dir, sample_dir) -> dict:
             "seconds": round(time.time() - start, 1)}
 
 
-def _recognition(recipe, data_dir, categories, recognizer_dir, sample_dir) -> dict:
+def _recognition(recipe, data_dir, recognizer_dir, sample_dir) -> dict:
     from sketchgloc_tf2 import recognition
 
     start = time.time()
     if not os.path.exists(os.path.join(recognizer_dir, recognition.MODEL_FILE)):
-        recognition.train(data_dir, categories, recognizer_dir, epochs=recipe.recognizer_epochs)
+        recognition.train(data_dir, recipe.categories, recognizer_dir,
+                          epochs=recipe.recognizer_epochs)
     model, config = recognition.load_recognizer(recognizer_dir)
     result = recognition.evaluate_folder(model, config, sample_dir)
     return {"rec": float(result["accuracy"]),
@@ -140,13 +141,9 @@ def build_preset(name: str, data_dir: str, work_dir: str = "runs/presets", outpu
     Raises:
         SketchConfigError: an unknown name, or an existing `output_dir` without `overwrite`.
     """
-    if name not in RECIPES:
-        raise SketchConfigError(f"no recipe for preset {name!r}; known: {', '.join(RECIPES)}")
+    output_dir = build_output_directory(name, RECIPES, work_dir, output_dir, overwrite,
+                                        SketchConfigError)
     recipe = RECIPES[name]
-    output_dir = output_dir or os.path.join(work_dir, f"{name}_preset")
-    if os.path.exists(output_dir) and not overwrite:
-        raise SketchConfigError(f"{output_dir} exists; pass --overwrite to replace it")
-    os.makedirs(work_dir, exist_ok=True)
     run_dir = os.path.join(work_dir, name)
     sample_dir = os.path.join(work_dir, f"{name}_samples")
     record = BuildRecord(os.path.join(work_dir, f"{name}_build.json"))
@@ -155,12 +152,9 @@ def build_preset(name: str, data_dir: str, work_dir: str = "runs/presets", outpu
         ("sample", lambda: _sample(recipe, data_dir, run_dir, sample_dir)),
         ("retrieval", lambda: _retrieval(run_dir, sample_dir)),
         ("recognition", lambda: _recognition(
-            recipe, data_dir, _categories(recipe), os.path.join(work_dir, f"{name}_recognizer"),
-            sample_dir)),
+            recipe, data_dir, os.path.join(work_dir, f"{name}_recognizer"), sample_dir)),
     ]
     for step, run in steps:
-        if not record.done(step):
-            logging.info("preset %s: %s", name, step)
         record.run(step, run)
     results = record.steps
     metadata = {
@@ -181,16 +175,9 @@ def build_preset(name: str, data_dir: str, work_dir: str = "runs/presets", outpu
     }
     from sketchgloc_tf2.task import SketchGloc
 
-    partial = output_dir.rstrip(os.sep) + ".partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    SketchGloc.from_checkpoint(run_dir).save_to_preset(partial, metadata)
-    shutil.rmtree(output_dir, ignore_errors=True)
-    os.replace(partial, output_dir)
+    with atomic_directory(output_dir) as staging:
+        SketchGloc.from_checkpoint(run_dir).save_to_preset(staging, metadata)
     return metadata
-
-
-def _categories(recipe) -> list:
-    return list(hparams_lib.parse_hparams(recipe.hparams)["categories"])
 
 
 if __name__ == "__main__":
