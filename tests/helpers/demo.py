@@ -4,13 +4,13 @@ browser demo's tests."""
 import contextlib
 import threading
 
-import numpy as np
 import tensorflow as tf
 
 from bert_tf2 import SketchBert
 from bert_tf2.config import load_config
 from bert_tf2.model import build_model
 from helpers.bert_data import tiny_config
+from helpers.raw_sketches import random_sketches
 from sketchgloc_tf2 import SketchGloc
 from sketchgloc_tf2.hparams import HParams
 from sketch_demo.server import make_server
@@ -44,14 +44,7 @@ def write_tiny_presets(root) -> dict:
 
 def sample_sketches() -> list:
     """Three hand-made stroke-3 sketches (original units) of 7, 12 and 20 points."""
-    rng = np.random.RandomState(0)
-    drawn = []
-    for count in (7, 12, 20):
-        sketch = np.zeros((count, 3), np.float32)
-        sketch[:, :2] = rng.randint(-15, 16, size=(count, 2))
-        sketch[count // 2, 2] = sketch[-1, 2] = 1
-        drawn.append(sketch)
-    return drawn
+    return random_sketches((7, 12, 20), spread=15)
 
 
 @contextlib.contextmanager

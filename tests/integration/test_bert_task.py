@@ -9,6 +9,7 @@ from bert_tf2.config import load_config
 from bert_tf2.errors import BertConfigError, BertDataError
 from bert_tf2.model import build_model
 from helpers.bert_data import tiny_config
+from helpers.raw_sketches import random_sketches
 from sketch_common.presets import PresetError, read_metadata
 
 NAMES = ["apple", "bee", "cat"]
@@ -24,14 +25,7 @@ def task(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sketches():
-    rng = np.random.RandomState(0)
-    drawn = []
-    for count in (6, 15, 9):
-        sketch = np.zeros((count, 3), np.float32)
-        sketch[:, :2] = rng.randint(-20, 21, size=(count, 2))
-        sketch[count // 2, 2] = sketch[-1, 2] = 1
-        drawn.append(sketch)
-    return drawn
+    return random_sketches((6, 15, 9), spread=20)
 
 
 def test_classify_names_the_classes_in_probability_order(task, sketches):

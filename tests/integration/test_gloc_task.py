@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers.raw_sketches import random_sketches
 from sketch_common.presets import PresetError, read_metadata
 from sketchgloc_tf2 import SketchDataError, SketchGloc
 from sketchgloc_tf2.data import pipeline
@@ -29,14 +30,7 @@ def task(task_config):
 
 @pytest.fixture(scope="module")
 def sketches():
-    rng = np.random.RandomState(0)
-    drawn = []
-    for count in (12, 20, 7):
-        sketch = np.zeros((count, 3), np.float32)
-        sketch[:, :2] = rng.randint(-15, 16, size=(count, 2))
-        sketch[count // 2, 2] = sketch[-1, 2] = 1
-        drawn.append(sketch)
-    return drawn
+    return random_sketches((12, 20, 7), spread=15)
 
 
 def _is_stroke3(sketch):
