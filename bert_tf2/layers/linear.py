@@ -8,6 +8,7 @@ knows when it creates the layer.
 import math
 
 import keras
+import tensorflow as tf
 
 
 @keras.saving.register_keras_serializable(package="bert_tf2")
@@ -47,3 +48,31 @@ def torch_linear(units, fan_in, name):
         bias_initializer=TorchLinearBias(fan_in),
         name=name,
     )
+
+
+def fused_linear(layer, inputs, activation=None):
+    """`activation(inputs @ layer.kernel + layer.bias)` as one 2-D `MatMul`, `BiasAdd` and
+    activation.
+
+    TensorFlow's graph optimizer fuses exactly this op pattern into one oneDNN kernel (the exact
+    GELU included), so the bias and the activation cost no extra pass over the output; Keras'
+    `Dense` on `[B, S, I]` inputs runs a batched matmul, an add and the activation separately.
+    Same weights and, up to float32 rounding, same results as
+    `keras.activations.get(activation)(layer(inputs))` (docs/performance.md#sketch-bert).
+
+    Args:
+        layer: a built `keras.layers.Dense` (from `torch_linear`); call inside the owning layer's
+            `call`, so its weights follow the dtype policy.
+        inputs: `[..., I]`.
+        activation: None or a Keras activation name (`'gelu'` is the exact, erf GELU).
+
+    Returns:
+        `[..., units]`.
+    """
+    inputs = tf.convert_to_tensor(inputs)
+    kernel = tf.cast(layer.kernel, inputs.dtype)
+    outputs = tf.nn.bias_add(tf.matmul(tf.reshape(inputs, [-1, inputs.shape[-1]]), kernel),
+                             tf.cast(layer.bias, inputs.dtype))
+    if activation is not None:
+        outputs = keras.activations.get(activation)(outputs)
+    return tf.reshape(outputs, tf.concat([tf.shape(inputs)[:-1], [layer.units]], axis=0))

@@ -4,17 +4,11 @@ import keras
 
 from bert_tf2.errors import BertConfigError
 from bert_tf2.layers.attention import SketchSelfAttention
-from bert_tf2.layers.linear import torch_linear
+from bert_tf2.layers.linear import fused_linear, torch_linear
 
 LAYER_NORM_EPSILON = 1e-5
 MODEL_TYPES = ("albert", "bert")
 ACTIVATIONS = ("gelu", "relu")
-
-
-def _activation(name, inputs):
-    if name == "gelu":
-        return keras.activations.gelu(inputs, approximate=False)
-    return keras.activations.relu(inputs)
 
 
 @keras.saving.register_keras_serializable(package="bert_tf2")
@@ -84,8 +78,8 @@ class SketchLayer(keras.layers.Layer):
         context, probabilities = self.attention(hidden_states, bias, training=training)
         attended = self.attention_dropout(self.attention_output(context), training=training)
         attention_block_output = self.attention_norm(hidden_states + attended)
-        intermediate = _activation(
-            self.inter_activation, self.intermediate(attention_block_output))
+        intermediate = fused_linear(
+            self.intermediate, attention_block_output, self.inter_activation)
         projected = self.output_dropout(self.output_projection(intermediate), training=training)
         output = self.output_norm(attention_block_output + projected)
         return output, attention_block_output, intermediate, probabilities

@@ -14,6 +14,7 @@ from bert_tf2.heads import MaskRecHead, SketchClsInputHead, SketchRetrievalHead,
 from bert_tf2.layers.attention import SketchSelfAttention, attention_bias
 from bert_tf2.layers.embedding import (PositionEmbedding, SegmentEmbedding, SketchEmbedding,
                                        sinusoid_position_table)
+from bert_tf2.layers.linear import fused_linear, torch_linear
 from bert_tf2.layers.transformer import SketchLayer, SketchTransformerStack
 from bert_tf2.losses import (LossSettings, compute_losses, maskrec_losses, masked_mean,
                              triplet_loss)
@@ -21,6 +22,21 @@ from bert_tf2.model import SketchBertEncoder, SketchBertModel, build_model
 from bert_tf2.optimizers import TorchAdam
 from helpers.bert_models import numpy_encoder, random_batch, small_config
 from helpers.paths import FIXTURES
+
+
+@pytest.mark.parametrize("activation", [None, "gelu", "relu"])
+@pytest.mark.parametrize("shape", [(6, 8), (2, 3, 8)])
+def test_fused_linear_equals_the_dense_layer_and_its_activation(activation, shape):
+    layer = torch_linear(5, 8, name="linear")
+    layer.build((None, 8))
+    layer.bias.assign(np.linspace(-1.0, 1.0, 5))
+    inputs = tf.random.stateless_normal(shape, seed=[3, 4])
+    expected = layer(inputs)
+    if activation is not None:
+        expected = keras.activations.get(activation)(expected)
+    result = fused_linear(layer, inputs, activation)
+    assert result.shape == shape[:-1] + (5,)
+    np.testing.assert_allclose(result.numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("changes", [
