@@ -58,7 +58,8 @@ def time_runs(function, runs: int = 7, warmup: int = 2) -> list:
 
 
 def emit(bench: str, config: dict, batch: int, seconds_per_item_batch: list,
-         items_per_call: int = 1, gflop: float = None, **extra) -> dict:
+         items_per_call: int = 1, gflop: float = None, peak_gflop_per_s: float = None,
+         **extra) -> dict:
     """Prints and returns one measurement.
 
     Besides the DESIGN.md keys, the line holds `load_average` (1 minute, read after the runs),
@@ -72,12 +73,14 @@ def emit(bench: str, config: dict, batch: int, seconds_per_item_batch: list,
         seconds_per_item_batch: per-run wall times of one call (s).
         items_per_call: sketches processed per call (for `items_per_s`).
         gflop: analytic GFLOP of one call (`flops.py`), or None.
+        peak_gflop_per_s: the same-process matmul rate when the caller measured it itself
+            (e.g. in a TF1 session, where the eager `matmul_peak_gflop_per_s` cannot run).
         **extra: more fields (e.g. `compile_s`).
     """
     median = statistics.median(seconds_per_item_batch)
     rss_mb = peak_rss_mb()
     load = load_average()
-    peak = matmul_peak_gflop_per_s()
+    peak = peak_gflop_per_s or matmul_peak_gflop_per_s()
     record = {
         "bench": bench,
         "config": config,
