@@ -45,6 +45,27 @@ def matmul_peak_gflop_per_s(size: int = 2048, runs: int = 7) -> float:
     return 2.0 * size ** 3 / best / 1e9
 
 
+def last_json_record(output: str, bench: str):
+    """The last JSON line of a benchmark's stdout whose `bench` is `bench`, or None.
+
+    Args:
+        output: a child process's stdout; lines that are not JSON objects (logs) are skipped.
+        bench: the benchmark name to look for.
+    """
+    found = None
+    for line in output.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("bench") == bench:
+            found = record
+    return found
+
+
 def time_runs(function, runs: int = 7, warmup: int = 2) -> list:
     """Calls `function` `warmup` times, then returns the wall time of each of `runs` calls (s)."""
     for _ in range(warmup):

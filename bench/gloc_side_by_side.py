@@ -45,7 +45,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
 
-from common import SHARED_DATA, load_average  # noqa: E402
+from common import SHARED_DATA, last_json_record, load_average  # noqa: E402
 from sketch_common.errors import UserError, one_line, run_tool  # noqa: E402
 
 UPSTREAM_CODE_FOLDER = "rebranch"
@@ -118,16 +118,9 @@ def last_record(output: str, bench: str, source: str) -> dict:
     Raises:
         SideBySideError: `output` has no such line (names `source`).
     """
-    for line in reversed(output.splitlines()):
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if record.get("bench") == bench:
-            return record
+    record = last_json_record(output, bench)
+    if record is not None:
+        return record
     raise SideBySideError(f"{source} printed no '{bench}' JSON line")
 
 
