@@ -408,9 +408,13 @@ class HyperLSTMCell(LayerNormLSTMCell):
         embeddings = tf.reshape(
             tf.matmul(new_h_hyp, weights["z_kernel"]) + weights["z_bias"],
             [-1, blocks + bias_blocks, embed])
-        scales = tf.einsum("bne,neu->bnu", embeddings, weights["norm_kernel"])
-        x_blocks = tf.reshape(x_part, [-1, 4, units]) * scales[:, :4]
-        h_blocks = tf.reshape(hh, [-1, 4, units]) * scales[:, 4:blocks] + scales[:, blocks:]
+        # Block-major product: XLA then needs no transposed copy of the [B, 12, H] scales or of
+        # their gradient in the time loop (docs/performance.md, second round).
+        scales = tf.transpose(tf.matmul(tf.transpose(embeddings, [1, 0, 2]),
+                                        weights["norm_kernel"]), [1, 0, 2])
+        x_scales, h_scales, h_offsets = tf.split(scales, [4, blocks - 4, bias_blocks], axis=1)
+        x_blocks = tf.reshape(x_part, [-1, 4, units]) * x_scales
+        h_blocks = tf.reshape(hh, [-1, 4, units]) * h_scales + h_offsets
         gates = x_blocks + h_blocks + weights["bias"]
         new_h, new_c = self.update_from_preactivation(
             tf.reshape(gates, [-1, 4 * units]), c, weights, dropout_seed
