@@ -408,10 +408,9 @@ class HyperLSTMCell(LayerNormLSTMCell):
         embeddings = tf.reshape(
             tf.matmul(new_h_hyp, weights["z_kernel"]) + weights["z_bias"],
             [-1, blocks + bias_blocks, embed])
-        # Block-major product: XLA then needs no transposed copy of the [B, 12, H] scales or of
-        # their gradient in the time loop (docs/performance.md, second round).
-        scales = tf.transpose(tf.matmul(tf.transpose(embeddings, [1, 0, 2]),
-                                        weights["norm_kernel"]), [1, 0, 2])
+        scales = tf.einsum("bne,neu->bnu", embeddings, weights["norm_kernel"])
+        # Split, not sliced: the gradient is one concatenation instead of three zero-padded
+        # copies of the [B, 12, H] scales summed in the time loop.
         x_scales, h_scales, h_offsets = tf.split(scales, [4, blocks - 4, bias_blocks], axis=1)
         x_blocks = tf.reshape(x_part, [-1, 4, units]) * x_scales
         h_blocks = tf.reshape(hh, [-1, 4, units]) * h_scales + h_offsets
