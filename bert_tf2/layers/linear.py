@@ -58,7 +58,7 @@ def fused_linear(layer, inputs, activation=None):
     GELU included), so the bias and the activation cost no extra pass over the output; Keras'
     `Dense` on `[B, S, I]` inputs runs a batched matmul, an add and the activation separately.
     Same weights and, up to float32 rounding, same results as
-    `keras.activations.get(activation)(layer(inputs))` (docs/performance.md#sketch-bert).
+    `keras.activations.get(activation)(layer(inputs))` (docs/performance.md, second round).
 
     Args:
         layer: a built `keras.layers.Dense` (from `torch_linear`); call inside the owning layer's
