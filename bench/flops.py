@@ -111,6 +111,31 @@ def sketchgloc_train_step_flops(**sizes):
     return TRAINING_FACTOR * sketchgloc_forward_flops(**sizes)
 
 
+def sketchgloc_batches_gflop(hparams, batches, num_mixture):
+    """Mean GFLOP of one SketchGloc training step over the given training batches.
+
+    Args:
+        hparams: the model's hparams (`enc_model`, `enc_rnn_size`, `dec_model`,
+            `dec_rnn_size`, `z_size`, `batch_size`, `max_seq_len`, `max_stroke_len`,
+            `max_strokes_num`).
+        batches: training batches with `input_stroke_len [B, N]` (points per node row) and
+            `input_strokes_num [B]` (real nodes per sketch).
+        num_mixture: K of the mixture head.
+    """
+    import numpy as np
+
+    counts = [
+        sketchgloc_train_step_flops(
+            enc_model=hparams.enc_model, enc_rnn_size=hparams.enc_rnn_size,
+            dec_model=hparams.dec_model, dec_rnn_size=hparams.dec_rnn_size,
+            z_size=hparams.z_size, num_mixture=num_mixture, batch=hparams.batch_size,
+            steps=hparams.max_seq_len, node_slots=hparams.max_strokes_num,
+            node_steps=int(np.minimum(batch["input_stroke_len"], hparams.max_stroke_len).sum()),
+            nodes=int(np.sum(batch["input_strokes_num"])))
+        for batch in batches]
+    return sum(counts) / len(counts) / 1e9
+
+
 def sketchgloc_sampling_flops(dec_model, dec_rnn_size, z_size, num_mixture, batch, steps):
     """FLOP of sampling `batch` sketches for `steps` decoder steps each: the decoder's
     multiply-adds (`sketchgloc_decoder_macs`) x 2; the sampling rule is element-wise."""

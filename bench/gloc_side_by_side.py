@@ -280,7 +280,7 @@ def time_upstream(code_dir: str, batch_path: str, runs: int, spec: str) -> dict:
     import tensorflow as tf
 
     import common
-    from flops import sketchgloc_train_step_flops
+    from flops import sketchgloc_batches_gflop
     from upstream_tf1 import import_upstream_modules
 
     v1 = tf.compat.v1
@@ -322,14 +322,7 @@ def time_upstream(code_dir: str, batch_path: str, runs: int, spec: str) -> dict:
             times.append(time.perf_counter() - start)
             cpu_times.append(time.process_time() - cpu_start)
     peak = session_matmul_peak(config)
-    gflop = statistics.mean(
-        sketchgloc_train_step_flops(
-            enc_model=hps.enc_model, enc_rnn_size=hps.enc_rnn_size, dec_model=hps.dec_model,
-            dec_rnn_size=hps.dec_rnn_size, z_size=hps.z_size, num_mixture=UPSTREAM_MIXTURES,
-            batch=hps.batch_size, steps=hps.max_seq_len, node_slots=hps.max_strokes_num,
-            node_steps=int(np.minimum(batch["input_stroke_len"], hps.max_stroke_len).sum()),
-            nodes=int(np.sum(batch["input_strokes_num"])))
-        for batch in batches[1:]) / 1e9
+    gflop = sketchgloc_batches_gflop(hps, batches[1:], UPSTREAM_MIXTURES)
     config_record = {
         "enc_model": hps.enc_model, "enc_rnn_size": hps.enc_rnn_size,
         "dec_model": hps.dec_model, "dec_rnn_size": hps.dec_rnn_size, "z_size": hps.z_size,

@@ -38,7 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import REPO, SHARED_DATA, emit, load_average  # noqa: E402
-from flops import sketchgloc_train_step_flops  # noqa: E402
+from flops import sketchgloc_batches_gflop  # noqa: E402
 
 UPSTREAM = {100: (11.70, 12300), 16: (2.66, 4300)}
 UPSTREAM_SIZES = (250, 64, 25)
@@ -99,15 +99,7 @@ def measure(data_dir, batch_size, sizes, runs, tune_cpu_runtime, spec="", code="
               "sizes": "upstream" if tuple(sizes or ()) == UPSTREAM_SIZES else (
                   "given" if sizes else "data"),
               "tune_cpu_runtime": tune_cpu_runtime, "hparams": spec, "code": code}
-    gflop = statistics.mean(
-        sketchgloc_train_step_flops(
-            enc_model=completed.enc_model, enc_rnn_size=completed.enc_rnn_size,
-            dec_model=completed.dec_model, dec_rnn_size=completed.dec_rnn_size,
-            z_size=completed.z_size, num_mixture=completed.num_mixture_components,
-            batch=batch_size, steps=completed.max_seq_len, node_slots=completed.max_strokes_num,
-            node_steps=int(np.minimum(batch["input_stroke_len"], completed.max_stroke_len).sum()),
-            nodes=int(np.sum(batch["input_strokes_num"])))
-        for batch in batches[1:]) / 1e9
+    gflop = sketchgloc_batches_gflop(completed, batches[1:], completed.num_mixture_components)
     extra = {"compile_s": round(compile_s, 2),
              "cpu_s": round(statistics.median(cpu_times), 6)}
     if tuple(sizes or ()) == UPSTREAM_SIZES and upstream_s and not spec:

@@ -6,7 +6,9 @@ multiply-add per entry), in the order the model runs them.
 
 import importlib.util
 import os
+import types
 
+import numpy as np
 import pytest
 
 _PATH = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "flops.py")
@@ -48,6 +50,22 @@ def test_sketchgloc_step_and_sampling_match_a_hand_count():
     assert flops.sketchgloc_forward_flops(**sizes) == expected
     assert flops.sketchgloc_train_step_flops(**sizes) == 3 * expected
     assert flops.sketchgloc_sampling_flops("lstm", 3, 2, 1, batch=2, steps=3) == 2 * decoder
+
+
+def test_batches_gflop_counts_the_points_and_nodes_of_each_batch():
+    hparams = types.SimpleNamespace(enc_model="lstm", enc_rnn_size=2, dec_model="lstm",
+                                    dec_rnn_size=3, z_size=2, batch_size=2, max_seq_len=3,
+                                    max_stroke_len=4, max_strokes_num=2)
+    # Node rows of 3, 6 (cut to L=4) and 1 points: 8 node steps over 3 real nodes; then 2 and 1.
+    batches = [
+        {"input_stroke_len": np.array([[3, 6], [1, 0]]), "input_strokes_num": np.array([2, 1])},
+        {"input_stroke_len": np.array([[2, 0], [1, 0]]), "input_strokes_num": np.array([1, 1])}]
+    sizes = dict(enc_model="lstm", enc_rnn_size=2, dec_model="lstm", dec_rnn_size=3, z_size=2,
+                 num_mixture=1, batch=2, steps=3, node_slots=2)
+    expected = (flops.sketchgloc_train_step_flops(node_steps=8, nodes=3, **sizes)
+                + flops.sketchgloc_train_step_flops(node_steps=3, nodes=2, **sizes)) / 2 / 1e9
+    result = flops.sketchgloc_batches_gflop(hparams, batches, num_mixture=1)
+    assert result == pytest.approx(expected)
 
 
 def test_hyper_decoder_matches_a_hand_count():
