@@ -59,7 +59,7 @@ import types
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 
-from common import emit, last_json_record  # noqa: E402
+from common import emit, last_json_record, run_child  # noqa: E402
 from sketch_common.errors import ConfigError, UserError, run_tool  # noqa: E402
 
 UPSTREAM_URL = "https://github.com/avalonstrel/SketchBERT"
@@ -377,17 +377,6 @@ def prepare_inputs(spec):
     return 0
 
 
-def run_child(command, what, environment, cwd=None):
-    """Runs a child process; returns its stdout or raises a one-line `UserError`."""
-    completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=environment, cwd=cwd)
-    if completed.returncode != 0:
-        lines = completed.stderr.strip().splitlines() or ["(no output)"]
-        reason = lines[-1].removeprefix("error: ")
-        raise UserError(f"{what} failed (exit {completed.returncode}): {reason}")
-    return completed.stdout
-
-
 def run_self(role, spec, what, environment, work_dir):
     """Runs this script as a `role` child (`--prepare_child`, `--upstream_child`) on `spec`,
     written to a JSON file in `work_dir` (also the child's working folder); returns stdout."""
@@ -395,7 +384,7 @@ def run_self(role, spec, what, environment, work_dir):
     with open(spec_path, "w") as file:
         json.dump(spec, file)
     return run_child([sys.executable, os.path.abspath(__file__), f"--{role}", spec_path], what,
-                     environment, cwd=work_dir)
+                     UserError, environment, cwd=work_dir)
 
 
 def checkout_commit(upstream_dir):
@@ -450,7 +439,8 @@ def side_by_side(args, override_args):
                 command = [sys.executable, os.path.join(BENCH, PORT_SCRIPTS[workload]),
                            "--batch", str(batch_size), "--runs", str(args.runs), *override_args]
                 record = parse_measurement(
-                    run_child(command, f"bench/{PORT_SCRIPTS[workload]}", environment),
+                    run_child(command, f"bench/{PORT_SCRIPTS[workload]}", UserError,
+                              environment),
                     BENCH_NAMES[workload])
                 record.update(side="port", round=round_index, threads=args.threads)
                 print(json.dumps(record), flush=True)

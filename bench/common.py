@@ -6,6 +6,7 @@ import json
 import os
 import resource
 import statistics
+import subprocess
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +44,32 @@ def matmul_peak_gflop_per_s(size: int = 2048, runs: int = 7) -> float:
         tf.matmul(left, right).numpy()
         best = min(best, time.perf_counter() - start)
     return 2.0 * size ** 3 / best / 1e9
+
+
+def run_child(command: list, what: str, error_type, environment: dict = None,
+              cwd: str = None) -> str:
+    """Runs a measuring child process and returns its stdout.
+
+    Args:
+        command: the argument list.
+        what: what the child measures, for the error message.
+        error_type: the exception class raised on failure (a one-line user error).
+        environment: the child's environment (default: this process's).
+        cwd: the child's working folder.
+
+    Raises:
+        error_type: the child failed; the message carries its last `error:` line (or its last
+        stderr line).
+    """
+    completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=environment, cwd=cwd)
+    if completed.returncode != 0:
+        lines = [line.strip() for line in completed.stderr.splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("error: ")]
+        reason = (errors[-1][len("error: "):] if errors
+                  else lines[-1] if lines else "no message")
+        raise error_type(f"{what} failed (exit status {completed.returncode}): {reason}")
+    return completed.stdout
 
 
 def last_json_record(output: str, bench: str):

@@ -35,7 +35,6 @@ import datetime
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,13 +45,14 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
 
 from common import SHARED_DATA, last_json_record, load_average  # noqa: E402
+from common import run_child as common_run_child  # noqa: E402
 from sketch_common.errors import UserError, one_line, run_tool  # noqa: E402
+from train_step import UPSTREAM_SIZES, benchmark_hparams  # noqa: E402
 
 UPSTREAM_CODE_FOLDER = "rebranch"
 UPSTREAM_FILES = ("model.py", "rnn.py", "Cnn.py")
 UPSTREAM_MODEL_MARKERS = ("class Model", "def build_sketchBoard")
 UPSTREAM_MIXTURES = 20
-README_SIZES = (250, 64, 25)
 THREADS = 2
 BATCH_KEYS = ("input_seqs", "input_strokes", "input_stroke_len", "input_strokes_num", "input_box")
 PORT_BENCH = "sketchgloc_train_step"
@@ -167,21 +167,8 @@ def compare_record(batch: int, upstream: list, port: list, date: str, load: floa
 
 
 def run_child(command: list, source: str, environment: dict = None) -> str:
-    """Runs a measuring process; returns its stdout.
-
-    Raises:
-        SideBySideError: it failed; the message carries its `error:` line (or its last stderr
-        line).
-    """
-    completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=environment)
-    if completed.returncode != 0:
-        lines = [line.strip() for line in completed.stderr.splitlines() if line.strip()]
-        errors = [line for line in lines if line.startswith("error: ")]
-        reason = (errors[-1][len("error: "):] if errors
-                  else lines[-1] if lines else "no message")
-        raise SideBySideError(f"{source} failed (exit status {completed.returncode}): {reason}")
-    return completed.stdout
+    """`common.run_child` raising `SideBySideError`."""
+    return common_run_child(command, source, SideBySideError, environment)
 
 
 def write_batches(data_dir: str, batch_size: int, sizes: list, runs: int, spec: str,
@@ -204,11 +191,9 @@ def write_batches(data_dir: str, batch_size: int, sizes: list, runs: int, spec: 
 
     import numpy as np
 
-    from sketchgloc_tf2 import hparams as hparams_lib
     from sketchgloc_tf2.data import pipeline
 
-    hparams = hparams_lib.HParams(categories=list(hparams_lib.DS3), batch_size=batch_size,
-                                  re_scale=0.3).parse(spec)
+    hparams = benchmark_hparams(batch_size, spec)
     prepared = pipeline.prepare_data(data_dir, hparams)
     completed = prepared.hparams.replace(
         max_seq_len=sizes[0], max_stroke_len=sizes[1], max_strokes_num=sizes[2])
@@ -372,7 +357,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="alternations per batch size")
     parser.add_argument("--hparams", default="",
                         help="train.py --hparams string applied to both sides last")
-    parser.add_argument("--sizes", default=",".join(map(str, README_SIZES)),
+    parser.add_argument("--sizes", default=",".join(map(str, UPSTREAM_SIZES)),
                         help="T,L,N to pad to (default upstream's 250,64,25)")
     parser.add_argument("--write_batches", help=argparse.SUPPRESS)
     parser.add_argument("--time_upstream", help=argparse.SUPPRESS)

@@ -37,11 +37,20 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import REPO, SHARED_DATA, emit, load_average  # noqa: E402
+from common import REPO, SHARED_DATA, emit, last_json_record, load_average  # noqa: E402
 from flops import sketchgloc_batches_gflop  # noqa: E402
 
 UPSTREAM = {100: (11.70, 12300), 16: (2.66, 4300)}
 UPSTREAM_SIZES = (250, 64, 25)
+
+
+def benchmark_hparams(batch_size, spec=""):
+    """The README hparams this benchmark trains with (ds3, `re_scale` 0.3, batch
+    `batch_size`), then the train.py `--hparams` string `spec`."""
+    from sketchgloc_tf2 import hparams as hparams_lib
+
+    return hparams_lib.HParams(categories=list(hparams_lib.DS3), batch_size=batch_size,
+                               re_scale=0.3).parse(spec)
 
 
 def measure(data_dir, batch_size, sizes, runs, tune_cpu_runtime, spec="", code="worktree"):
@@ -59,14 +68,12 @@ def measure(data_dir, batch_size, sizes, runs, tune_cpu_runtime, spec="", code="
     import numpy as np
 
     from sketch_common import cpu_runtime
-    from sketchgloc_tf2 import hparams as hparams_lib
     from sketchgloc_tf2 import training
     from sketchgloc_tf2.data import pipeline
 
     if tune_cpu_runtime:
         cpu_runtime.tune()
-    hparams = hparams_lib.HParams(categories=list(hparams_lib.DS3), batch_size=batch_size,
-                                  re_scale=0.3).parse(spec)
+    hparams = benchmark_hparams(batch_size, spec)
     batch_size = hparams.batch_size
     prepared = pipeline.prepare_data(data_dir, hparams)
     if sizes:
@@ -128,9 +135,9 @@ def run_one(args, batch_size, sizes, code_dir, code):
                       if path and os.path.abspath(path) != REPO]))
     output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True,
                             env=environment).stdout
-    line = output.strip().splitlines()[-1]
-    print(line, flush=True)
-    return json.loads(line)
+    record = last_json_record(output, "sketchgloc_train_step")
+    print(json.dumps(record), flush=True)
+    return record
 
 
 def compare(args, batch_size, sizes):
