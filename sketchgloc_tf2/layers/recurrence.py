@@ -299,8 +299,9 @@ def _fused_recurrences(cells, sequences, initial_states, lengths, dropout_seeds,
                         if name in row_names[k] else weights[k][name]
                         for name in small_names[k]]
 
-            d_small = [[tf.zeros_like(value) for value in small_sources(k)]
-                       for k in range(num_cells)]
+            row_sources = [small_sources(k) for k in range(num_cells)]
+            d_small = [[tf.zeros_like(value) for value in cell_sources]
+                       for cell_sources in row_sources]
             written = [projection[k] is None or input_gradients for k in range(num_cells)]
             d_inputs = [array(x.shape[1:], size=num_steps if written[k] else 0)
                         for k, x in enumerate(inputs)]
@@ -316,7 +317,7 @@ def _fused_recurrences(cells, sequences, initial_states, lengths, dropout_seeds,
                     state = tf.gather(stored_states[k], step)
                     products = {name: tf.gather(stored, step)
                                 for name, stored in zip(kernel_names[k], stored_products[k])}
-                    small = small_sources(k)
+                    small = row_sources[k]
                     row_weights = dict(weights[k], **dict(zip(small_names[k], small)))
                     with tf.GradientTape(persistent=True) as tape:
                         tape.watch([x, state, *products.values(), *small])
