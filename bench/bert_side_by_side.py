@@ -59,7 +59,7 @@ import types
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 
-from common import emit, last_json_record, run_child  # noqa: E402
+from common import emit, required_json_record, run_child  # noqa: E402
 from sketch_common.errors import ConfigError, UserError, run_tool  # noqa: E402
 
 UPSTREAM_URL = "https://github.com/avalonstrel/SketchBERT"
@@ -121,10 +121,7 @@ def parse_measurement(output, bench):
     Raises:
         UserError: no such line.
     """
-    found = last_json_record(output, bench)
-    if found is None:
-        raise UserError(f"the benchmark printed no '{bench}' JSON line")
-    return found
+    return required_json_record(output, bench, "the benchmark", UserError)
 
 
 def compare_record(records, date, load_averages):

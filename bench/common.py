@@ -93,6 +93,18 @@ def last_json_record(output: str, bench: str):
     return found
 
 
+def required_json_record(output: str, bench: str, what: str, error_type) -> dict:
+    """`last_json_record(output, bench)`, which must exist.
+
+    Raises:
+        error_type: `output` has no such line; the message names `what` printed it.
+    """
+    record = last_json_record(output, bench)
+    if record is None:
+        raise error_type(f"{what} printed no '{bench}' JSON line")
+    return record
+
+
 def time_runs(function, runs: int = 7, warmup: int = 2) -> list:
     """Calls `function` `warmup` times, then returns the wall time of each of `runs` calls (s)."""
     for _ in range(warmup):

@@ -44,7 +44,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
 
-from common import SHARED_DATA, last_json_record, load_average  # noqa: E402
+from common import SHARED_DATA, load_average, required_json_record  # noqa: E402
 from common import run_child as common_run_child  # noqa: E402
 from sketch_common.errors import UserError, one_line, run_tool  # noqa: E402
 from train_step import UPSTREAM_SIZES, benchmark_hparams  # noqa: E402
@@ -118,10 +118,7 @@ def last_record(output: str, bench: str, source: str) -> dict:
     Raises:
         SideBySideError: `output` has no such line (names `source`).
     """
-    record = last_json_record(output, bench)
-    if record is not None:
-        return record
-    raise SideBySideError(f"{source} printed no '{bench}' JSON line")
+    return required_json_record(output, bench, source, SideBySideError)
 
 
 def compare_record(batch: int, upstream: list, port: list, date: str, load: float) -> dict:

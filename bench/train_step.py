@@ -37,8 +37,10 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import REPO, SHARED_DATA, emit, last_json_record, load_average  # noqa: E402
+from common import (REPO, SHARED_DATA, emit, load_average, required_json_record,  # noqa: E402
+                    run_child)
 from flops import sketchgloc_batches_gflop  # noqa: E402
+from sketch_common.errors import UserError, run_tool  # noqa: E402
 
 UPSTREAM = {100: (11.70, 12300), 16: (2.66, 4300)}
 UPSTREAM_SIZES = (250, 64, 25)
@@ -133,9 +135,9 @@ def run_one(args, batch_size, sizes, code_dir, code):
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [code_dir] + [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep)
                       if path and os.path.abspath(path) != REPO]))
-    output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True,
-                            env=environment).stdout
-    record = last_json_record(output, "sketchgloc_train_step")
+    what = f"the measurement of the {code} code"
+    record = required_json_record(run_child(command, what, UserError, environment),
+                                  "sketchgloc_train_step", what, UserError)
     print(json.dumps(record), flush=True)
     return record
 
@@ -203,4 +205,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_tool(main)
