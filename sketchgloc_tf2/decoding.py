@@ -27,7 +27,7 @@ import math
 
 import tensorflow as tf
 
-from sketchgloc_tf2.layers.hashed_random import mix32
+from sketch_common.hashed_random import mix32
 
 START_TOKEN = (0.0, 0.0, 1.0, 0.0, 0.0)
 END_TOKEN = (0.0, 0.0, 0.0, 0.0, 1.0)

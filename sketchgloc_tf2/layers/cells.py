@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from sketchgloc_tf2.errors import SketchConfigError
 from sketchgloc_tf2.hparams import CELL_TYPES as CELL_TYPE_NAMES
-from sketchgloc_tf2.layers.hashed_random import hashed_uniform
+from sketch_common.hashed_random import hashed_uniform
 from sketchgloc_tf2.layers.initializers import BlockOrthogonal
 from sketchgloc_tf2.layers.recurrence import RecurrentCell
 from sketchgloc_tf2.serialization import SERIALIZATION_PACKAGE

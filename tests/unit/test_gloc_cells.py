@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from sketchgloc_tf2.layers import cells as cells_lib
-from sketchgloc_tf2.layers import hashed_random
+from sketch_common import hashed_random
 from sketchgloc_tf2.layers.cells import HyperLSTMCell, LayerNormLSTMCell, LSTMCell
 from sketchgloc_tf2.layers.recurrence import run_recurrences
 from sketchgloc_tf2.layers.stroke_encoder import StrokeEncoder, reverse_valid_steps
