@@ -1,8 +1,9 @@
 """Stateless counter-based random numbers: a 32-bit hash of `(seed, index)`.
 
-The recurrent-dropout masks of the cells (`cells._RecurrentCell.candidate`) and the sampler's
-draws (`decoding.step_draws`) come from here: deterministic in the seed, fast and fusable inside
-XLA-compiled loops (no generator state to thread through the loop).
+SketchGloc's recurrent-dropout masks (`sketchgloc_tf2.layers.cells`), its sampler's draws
+(`sketchgloc_tf2.decoding.step_draws`) and Sketch-BERT's dropout masks
+(`bert_tf2.layers.dropout`) come from here: deterministic in the seed, fast and fusable inside
+XLA-compiled code (no generator state to thread through a loop).
 """
 
 import tensorflow as tf

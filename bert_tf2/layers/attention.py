@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from bert_tf2.errors import BertConfigError
+from bert_tf2.layers.dropout import HashedDropout
 from bert_tf2.layers.linear import torch_linear
 
 MASK_VALUE = -10000.0
@@ -67,7 +68,7 @@ class SketchSelfAttention(keras.layers.Layer):
         self.query = torch_linear(hidden_dim, hidden_dim, name="query")
         self.key = torch_linear(hidden_dim, hidden_dim, name="key")
         self.value = torch_linear(hidden_dim, hidden_dim, name="value")
-        self.dropout = keras.layers.Dropout(attention_dropout_prob)
+        self.dropout = HashedDropout(attention_dropout_prob)
 
     def build(self, input_shape):
         for projection in (self.query, self.key, self.value):

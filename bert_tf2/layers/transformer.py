@@ -4,6 +4,7 @@ import keras
 
 from bert_tf2.errors import BertConfigError
 from bert_tf2.layers.attention import SketchSelfAttention
+from bert_tf2.layers.dropout import HashedDropout
 from bert_tf2.layers.linear import fused_linear, torch_linear
 
 LAYER_NORM_EPSILON = 1e-5
@@ -55,13 +56,13 @@ class SketchLayer(keras.layers.Layer):
         self.attention = SketchSelfAttention(
             num_heads, hidden_dim, attention_dropout_prob, name="attention")
         self.attention_output = torch_linear(hidden_dim, hidden_dim, name="attention_output")
-        self.attention_dropout = keras.layers.Dropout(hidden_dropout_prob)
+        self.attention_dropout = HashedDropout(hidden_dropout_prob)
         self.attention_norm = keras.layers.LayerNormalization(
             epsilon=LAYER_NORM_EPSILON, name="attention_norm")
         self.intermediate = torch_linear(intermediate_dim, hidden_dim, name="intermediate")
         self.output_projection = torch_linear(
             hidden_dim, intermediate_dim, name="output_projection")
-        self.output_dropout = keras.layers.Dropout(output_dropout_prob)
+        self.output_dropout = HashedDropout(output_dropout_prob)
         self.output_norm = keras.layers.LayerNormalization(
             epsilon=LAYER_NORM_EPSILON, name="output_norm")
 

@@ -12,6 +12,7 @@ from bert_tf2.state_dicts import export_state_dicts
 from bert_tf2.errors import BertConfigError
 from bert_tf2.heads import MaskRecHead, SketchClsInputHead, SketchRetrievalHead, build_heads
 from bert_tf2.layers.attention import SketchSelfAttention, attention_bias
+from bert_tf2.layers.dropout import HashedDropout, hashed_dropout
 from bert_tf2.layers.embedding import (PositionEmbedding, SegmentEmbedding, SketchEmbedding,
                                        sinusoid_position_table)
 from bert_tf2.layers.linear import fused_linear, torch_linear
@@ -108,7 +109,46 @@ def test_dropout_only_in_training():
     assert not np.allclose(first, noisy)
 
 
+def test_hashed_dropout_keeps_one_minus_rate_scaled_and_repeats_with_its_seed():
+    values = tf.random.stateless_uniform([64, 250, 40], seed=[1, 2], minval=0.5, maxval=1.5)
+    seed = tf.constant([5, 9], tf.int64)
+    dropped = hashed_dropout(values, 0.1, seed).numpy()
+    kept = dropped != 0
+    assert kept.mean() == pytest.approx(0.9, abs=0.003)
+    np.testing.assert_allclose(dropped[kept], values.numpy()[kept] / 0.9, rtol=1e-6)
+    np.testing.assert_array_equal(dropped, hashed_dropout(values, 0.1, seed).numpy())
+    other = hashed_dropout(values, 0.1, seed + tf.constant([0, 1], tf.int64)).numpy() != 0
+    assert (other != kept).mean() == pytest.approx(2 * 0.9 * 0.1, abs=0.005)
+
+
+def test_hashed_dropout_gradient_applies_the_same_mask():
+    values = tf.random.stateless_normal([6, 50, 16], seed=[3, 1])
+    upstream = tf.random.stateless_normal([6, 50, 16], seed=[4, 1])
+    seed = tf.constant([2, 7], tf.int64)
+    with tf.GradientTape() as tape:
+        tape.watch(values)
+        dropped = hashed_dropout(values, 0.25, seed)
+    gradient = tape.gradient(dropped, values, output_gradients=upstream).numpy()
+    kept = dropped.numpy() != 0
+    np.testing.assert_allclose(gradient, np.where(kept, upstream.numpy() / 0.75, 0.0), rtol=1e-6)
+
+
+def test_hashed_dropout_layer_draws_fresh_masks_only_when_training():
+    layer = HashedDropout(0.5, seed=3)
+    values = tf.ones([4, 100])
+    np.testing.assert_array_equal(layer(values, training=False), values)
+    first, second = layer(values, training=True).numpy(), layer(values, training=True).numpy()
+    assert set(np.unique(first)) == {0.0, 2.0} and not np.array_equal(first, second)
+    np.testing.assert_array_equal(HashedDropout(0.0)(values, training=True), values)
+    halves = HashedDropout(0.5, seed=3, dtype="mixed_bfloat16")(values, training=True)
+    assert halves.dtype == tf.bfloat16 and set(np.unique(halves.numpy())) == {0.0, 2.0}
+    for rate in (-0.1, 1.0):
+        with pytest.raises(BertConfigError, match=f"dropout rate {rate} is outside"):
+            HashedDropout(rate)
+
+
 @pytest.mark.parametrize("layer", [
+    HashedDropout(0.1, seed=4, name="d"),
     PositionEmbedding(7, 4, "sin", name="p"),
     SegmentEmbedding(7, 4, name="s"),
     SketchEmbedding(5, [4, 6], 8, 7, "learn", "learn", name="e"),
