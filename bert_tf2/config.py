@@ -51,6 +51,9 @@ PORT_DEFAULTS = {
     "log_root": "model_logs",
     # Seed of the data pipeline (shuffling, masks, triplet sampling) and of weight initialisation.
     "seed": 1234,
+    # XLA for the training and evaluation steps: 'auto' = only with a GPU/TPU (Keras' rule; on
+    # CPU, TensorFlow's own kernels are faster at the published size), True, False.
+    "jit_compile": "auto",
 }
 
 # Keys of `sketch_transformer.yml` that no code path of this port reads, with the reason.
@@ -325,7 +328,8 @@ class Rule:
         if self.kind == "str":
             return isinstance(value, str)
         if self.kind == "choice":
-            return isinstance(value, str) and value in self.choices
+            return any(value == choice and type(value) is type(choice)
+                       for choice in self.choices)
         if self.kind == "int_list":
             return (isinstance(value, list) and (self.allow_empty or bool(value))
                     and (self.length is None or len(value) == self.length)
@@ -418,6 +422,7 @@ KEY_RULES = {
     "legacy_offsets": Rule("choice", choices=("as_is", "fix")),
     "always_mask_end": Rule("bool"),
     "stop_at_num_iterations": Rule("bool"),
+    "jit_compile": Rule("choice", choices=("auto", True, False)),
     "log_root": Rule("str"),
     "seed": Rule("int", low=0, high=2 ** 32 - 1),
     **{key: IGNORED for key in UNUSED_KEYS},
@@ -493,13 +498,15 @@ KEY_HELP = {
     "stop_at_num_iterations": "port key: stop after num_iterations iterations (B13)",
     "log_root": "port key: root of checkpoints and TensorBoard events",
     "seed": "port key: seed of the data pipeline and of weight initialisation",
+    "jit_compile": "port key: XLA for the training and evaluation steps (auto = only with a "
+                   "GPU or TPU)",
     **{key: f"accepted but ignored: {reason}" for key, reason in UNUSED_KEYS.items()},
 }
 
 
 def _rule_text(rule: "Rule") -> str:
     if rule.choices:
-        return "one of " + "|".join(rule.choices)
+        return "one of " + "|".join(str(choice) for choice in rule.choices)
     if rule.kind in ("int", "float") and (rule.low is not None or rule.high is not None):
         low = "" if rule.low is None else f"{rule.low} {'<' if rule.low_open else '<='} "
         high = "" if rule.high is None else f" {'<' if rule.high_open else '<='} {rule.high}"

@@ -13,6 +13,8 @@ covers masked padding rows (spec B7).
 import numpy as np
 import tensorflow as tf
 
+from sketch_common.jit_compile import resolve_jit_compile
+
 
 def used_rows(length_mask, bucket_size):
     """Rows to keep: the last attended row of any sketch + 1, rounded up to `bucket_size`.
@@ -37,7 +39,8 @@ class TrimmedPredictor:
     Args:
         model: the `SketchBertModel`.
         bucket_size: row rounding step; each distinct row count compiles once.
-        jit_compile: compile the forward pass with XLA.
+        jit_compile: compile the forward pass with XLA: True, False, or "auto" (only when a
+            GPU or TPU is visible; `sketch_common.jit_compile`).
 
     Call args:
         batch: dict with `mask_input` `[..., S, D]` and `length_mask` `[..., S]` (optionally
@@ -48,12 +51,12 @@ class TrimmedPredictor:
         the used rows).
     """
 
-    def __init__(self, model, bucket_size=25, jit_compile=True):
+    def __init__(self, model, bucket_size=25, jit_compile="auto"):
         self.model = model
         self.bucket_size = bucket_size
-        self.jit_compile = jit_compile
+        self.jit_compile = resolve_jit_compile(jit_compile)
         self._forward = tf.function(lambda inputs: model(inputs, training=False),
-                                    jit_compile=jit_compile)
+                                    jit_compile=self.jit_compile)
 
     def __call__(self, batch):
         total = np.shape(batch["length_mask"])[-1]

@@ -62,6 +62,7 @@ from bert_tf2.pictures import reconstruction_grid
 from bert_tf2.state_dicts import ENCODER_STATE, export_state_dicts, import_state_dicts
 from bert_tf2.torch_checkpoint import load_torch_checkpoint
 from sketch_common import distribute
+from sketch_common.jit_compile import resolve_jit_compile
 from sketch_common.progress import progress_bar
 from sketch_common.tensorboard import hparams_summary_values, scalar_metadata
 
@@ -122,11 +123,12 @@ class Trainer:
         self.restored = None  # {'path', 'which', 'fresh_heads'} after `restore`
         self._train_sketches = None
         self._eval_data = {}
+        jit_compile = resolve_jit_compile(config.jit_compile)
         if strategy is None:
-            self._train_step = tf.function(self._train_step_fn, jit_compile=True)
+            self._train_step = tf.function(self._train_step_fn, jit_compile=jit_compile)
         else:
             self._train_step = tf.function(self._distributed_train_step_fn)
-        self._eval_step = tf.function(self._eval_step_fn, jit_compile=True)
+        self._eval_step = tf.function(self._eval_step_fn, jit_compile=jit_compile)
         self._writer = None
         if config.load_pretrained != "scratch":
             self.restore(config.restore_checkpoint_path, list(config.which_pretrained or ()),

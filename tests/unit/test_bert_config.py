@@ -66,6 +66,11 @@ def test_overrides_are_yaml_typed(tmp_path):
     assert cfg.task_types == ["maskrec", "sketchclsinput"]
     assert cfg.cls_limit_path == ""
     assert cfg.batch_size == 4 and cfg.seed == 7
+    assert config_lib.load_config(path).jit_compile == "auto"
+    assert config_lib.load_config(path, ["--jit_compile=True"]).jit_compile is True
+    with pytest.raises(BertConfigError, match=r"jit_compile = 'always' is invalid: must be one of "
+                                              r"\['auto', True, False\]"):
+        config_lib.load_config(path, ["--jit_compile=always"])
     with pytest.raises(BertConfigError, match="batch_sise.*did you mean batch_size"):
         config_lib.load_config(path, ["--batch_sise=4"])
     with pytest.raises(BertConfigError, match="--key=value"):
