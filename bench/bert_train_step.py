@@ -1,8 +1,9 @@
 """Benchmark: one Sketch-BERT training step (forward with dropout, losses, gradients, Adam).
 
 Default: the published configuration (ALBERT 8 x [12, 768, 3072], max_length 250, maskrec),
-batch 8, PyTorch-style Adam (`TorchAdam`), the whole step one `tf.function` (`--xla` compiles it
-with XLA). Upstream (PyTorch, CPU) needs about 5.12 s per maskrec step at batch 8. Reported next
+batch 8, PyTorch-style Adam (`TorchAdam`), the trainer's own step (`bert_tf2.train_step`) as one
+`tf.function`, without XLA as the trainer runs it on a CPU-only machine (`--xla` compiles it with
+XLA, the trainer's choice when a GPU or TPU is visible). Upstream (PyTorch, CPU) needs about 5.12 s per maskrec step at batch 8. Reported next
 to the wall time: `cpu_s` (process CPU time), the 1-minute load average (the machine may be
 shared), the analytic GFLOP of the step and its fraction of the same-process matmul rate.
 
@@ -29,9 +30,10 @@ def main(argv=None):
     import keras
     import tensorflow as tf
 
-    from bert_tf2.losses import LossSettings, compute_losses
+    from bert_tf2.losses import LossSettings
     from bert_tf2.model import build_model
     from bert_tf2.optimizers import TorchAdam
+    from bert_tf2.train_step import train_step
 
     keras.config.set_dtype_policy(args.dtype_policy)
     config = load_benchmark_config(args.config, overrides)
@@ -41,18 +43,14 @@ def main(argv=None):
     optimizer.build(model.trainable_variables)
     batch = {key: tf.constant(value) for key, value in synthetic_batch(config, args.batch).items()}
 
-    @tf.function(jit_compile=args.xla)
-    def train_step(values):
-        with tf.GradientTape() as tape:
-            total, _ = compute_losses(model(values, training=True), values, settings)
-        gradients = tape.gradient(total, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        return total
+    variables = model.trainable_variables
+    step = tf.function(lambda values: train_step(model, optimizer, variables, values, settings)[0],
+                       jit_compile=args.xla)
 
     start = time.perf_counter()
-    train_step(batch).numpy()
+    step(batch).numpy()
     compile_s = time.perf_counter() - start
-    run = timed_with_cpu(lambda: train_step(batch).numpy())
+    run = timed_with_cpu(lambda: step(batch).numpy())
     times = time_runs(run, runs=args.runs, warmup=1)
     measured = describe(config) | {"xla": args.xla, "dtype_policy": args.dtype_policy,
                                    "optimizer": "TorchAdam"}
