@@ -3,9 +3,10 @@
 Default: the published configuration (ALBERT 8 x [12, 768, 3072], max_length 250, maskrec),
 batch 8, PyTorch-style Adam (`TorchAdam`), the trainer's own step (`bert_tf2.train_step`) as one
 `tf.function`, without XLA as the trainer runs it on a CPU-only machine (`--xla` compiles it with
-XLA, the trainer's choice when a GPU or TPU is visible). Upstream (PyTorch, CPU) needs about 5.12 s per maskrec step at batch 8. Reported next
-to the wall time: `cpu_s` (process CPU time), the 1-minute load average (the machine may be
-shared), the analytic GFLOP of the step and its fraction of the same-process matmul rate.
+XLA, the trainer's choice when a GPU or TPU is visible). Upstream (PyTorch, CPU) needs about
+5.12 s per maskrec step at batch 8. Reported next to the wall time: `cpu_s` (process CPU time),
+the 1-minute load average (the machine may be shared), the analytic GFLOP of the step and its
+fraction of the same-process matmul rate.
 
 Run: `python bench/bert_train_step.py [--config FILE.yml] [--batch 8] [--runs 5] [--xla]
 [--dtype_policy mixed_bfloat16] [--key=value ...]` (`--key=value` flags override config keys).

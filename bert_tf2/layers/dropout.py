@@ -5,7 +5,7 @@ passes over the tensor (draw, compare, scale, select), and under XLA the statele
 are far slower still. Here the keep decision of element `i` is a counter-based hash of
 `(seed, i)` (`sketch_common.hashed_random`), so drawing and applying the mask is one
 XLA-compiled element-wise kernel, and the backward pass recomputes the same mask in one more
-instead of keeping it. The masks are not those of PyTorch's generator (no port can draw those);
+such kernel instead of keeping it. The masks are not those of PyTorch's generator (no port can draw those);
 each element is kept with probability `1 - rate` and kept values are divided by `1 - rate`, as
 `torch.nn.Dropout` does.
 """
