@@ -12,6 +12,7 @@ from bert_tf2.state_dicts import export_state_dicts
 from bert_tf2.errors import BertConfigError
 from bert_tf2.heads import MaskRecHead, SketchClsInputHead, SketchRetrievalHead, build_heads
 from bert_tf2.layers.attention import SketchSelfAttention, attention_bias
+from bert_tf2.layers import dropout as dropout_layers
 from bert_tf2.layers.dropout import HashedDropout, hashed_dropout
 from bert_tf2.layers.embedding import (PositionEmbedding, SegmentEmbedding, SketchEmbedding,
                                        sinusoid_position_table)
@@ -131,6 +132,27 @@ def test_hashed_dropout_gradient_applies_the_same_mask():
     gradient = tape.gradient(dropped, values, output_gradients=upstream).numpy()
     kept = dropped.numpy() != 0
     np.testing.assert_allclose(gradient, np.where(kept, upstream.numpy() / 0.75, 0.0), rtol=1e-6)
+
+
+def test_hashed_dropout_inside_xla_draws_the_same_mask_and_gradient():
+    values = tf.random.stateless_normal([4, 30, 16], seed=[5, 5])
+    upstream = tf.random.stateless_normal([4, 30, 16], seed=[6, 5])
+    seed = tf.constant([8, 1], tf.int64)
+    inside_xla = []
+
+    def dropped_and_gradient(values):
+        inside_xla.append(dropout_layers._inside_xla_compilation())
+        with tf.GradientTape() as tape:
+            tape.watch(values)
+            dropped = hashed_dropout(values, 0.3, seed)
+        return dropped, tape.gradient(dropped, values, output_gradients=upstream)
+
+    eager = dropped_and_gradient(values)
+    compiled = tf.function(dropped_and_gradient, jit_compile=True)(values)
+    for expected, result in zip(eager, compiled):
+        np.testing.assert_allclose(result.numpy(), expected.numpy(), rtol=1e-6)
+    assert 0.6 < (compiled[0].numpy() != 0).mean() < 0.8
+    assert inside_xla == [False, True]
 
 
 def test_hashed_dropout_layer_draws_fresh_masks_only_when_training():
