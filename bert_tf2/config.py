@@ -30,6 +30,7 @@ from absl import logging
 
 from bert_tf2.errors import BertConfigError
 from sketch_common.atomic_io import write_text
+from sketch_common.jit_compile import SETTINGS as JIT_COMPILE_SETTINGS
 
 # Keys introduced by this port (not in the original YAML files), with their defaults. They select
 # fixes of upstream behaviour (spec §7) or options the original did not have.
@@ -422,7 +423,7 @@ KEY_RULES = {
     "legacy_offsets": Rule("choice", choices=("as_is", "fix")),
     "always_mask_end": Rule("bool"),
     "stop_at_num_iterations": Rule("bool"),
-    "jit_compile": Rule("choice", choices=("auto", True, False)),
+    "jit_compile": Rule("choice", choices=JIT_COMPILE_SETTINGS),
     "log_root": Rule("str"),
     "seed": Rule("int", low=0, high=2 ** 32 - 1),
     **{key: IGNORED for key in UNUSED_KEYS},

@@ -7,8 +7,7 @@ training step about 10 % faster than XLA and compiled it in half the time, and w
 the small configurations.
 """
 
-import tensorflow as tf
-
+# What a `jit_compile` setting may be (Sketch-BERT's config key of that name checks against it).
 SETTINGS = ("auto", True, False)
 
 
@@ -22,4 +21,6 @@ def resolve_jit_compile(setting) -> bool:
         return setting
     if setting != "auto":
         raise ValueError(f"jit_compile must be True, False or 'auto', not {setting!r}")
+    import tensorflow as tf  # here, so that config modules can read SETTINGS without TensorFlow
+
     return any(device.device_type != "CPU" for device in tf.config.list_physical_devices())
