@@ -126,6 +126,7 @@ def test_model_shapes_for_any_sizes(enc_model, dec_model):
 
 
 def test_eval_uses_mu_and_training_uses_eps():
+    keras.utils.set_random_seed(5)  # fixed weights: an unseeded z near 0 could miss rtol
     model = SketchGlocModel.from_hparams(tiny_hparams())
     batch = random_batch(np.random.default_rng(4))
     _, evaluated = model.compute_loss_from_batch(batch, training=False)
